@@ -1,0 +1,42 @@
+"""The ``skvgg`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _cmd_archs(args) -> int:
+    import torch
+
+    from .architectures import list_archs, resolve_arch
+    from .network import VGG
+
+    print(f"{'name':<11} {'paper':<6} {'weight layers':>13} {'parameters':>12}  ImageNet weights")
+    for name in list_archs():
+        spec = resolve_arch(name)
+        with torch.device("meta"):  # count without allocating 500 MB
+            params = sum(p.numel() for p in VGG(spec).parameters())
+        paper = spec.config + (" +BN" if spec.batch_norm else "")
+        weights = spec.weights_enum_name or "none published"
+        print(f"{name:<11} {paper:<6} {spec.weight_layers:>13} {params:>12,}  {weights}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skvgg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    archs = sub.add_parser("archs", help="list the six configurations of the paper and their batch-norm variants")
+    archs.set_defaults(func=_cmd_archs)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

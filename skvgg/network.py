@@ -1,0 +1,222 @@
+"""The VGG network as a config-driven ``torch.nn.Module``, in two forms over one set of weights.
+
+*Standard form* (``model(x)``): exactly torchvision's ``VGG`` -- same modules, same
+``state_dict`` keys, same arithmetic -- so a 224x224 input gives the same logits as
+``torchvision.models.vgg16`` loaded with the same weights.
+
+*Dense form* (``model.forward_dense(x)``, ``model.extract(x, ..., dense=True)``): the
+paper's fully-convolutional evaluation (Sec. 3.2). fc6 is applied as a 7x7 convolution
+and fc7/fc8 as 1x1 convolutions whose kernels are *views* of the Linear layers'
+weight tensors, so no copy of fc6's 400 MB matrix is made and fine-tuning either form
+trains the same parameters. An image of size HxW (both >= 224) gives maps of spatial
+size ``(H // 32 - 6, W // 32 - 6)``; at 224x224 that is 1x1 and equals the standard form.
+
+Below 224 pixels the pool5 map is smaller than fc6's 7x7 window, so the dense form
+raises a ``ValueError``. The standard form accepts inputs down to 32x32, because
+torchvision's ``AdaptiveAvgPool2d((7, 7))`` resamples pool5 to 7x7 (replicating cells
+for small inputs, averaging them for large ones); that is torchvision's behaviour, kept
+for exactness, and *not* the paper's evaluation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .architectures import ArchSpec, resolve_arch
+
+__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE"]
+
+FC_LAYERS = ("fc6", "fc7", "logits")
+#: Smallest input side for the dense form: five 2x pools must leave fc6's 7x7 window.
+DENSE_MIN_SIZE = 7 * 32
+
+
+def _make_features(spec: ArchSpec) -> tuple[nn.Sequential, dict[str, int]]:
+    """Build ``features`` as torchvision's ``make_layers`` does, and name its outputs.
+
+    Returns the Sequential and a map from the paper's layer names (``conv3_2``,
+    ``pool3``...) to the index of the module whose *output* is that activation:
+    a convolution's activation is taken after its ReLU (and BatchNorm), as Caffe's
+    in-place blobs and Keras's layer outputs are.
+    """
+    layers: list[nn.Module] = []
+    names: dict[str, int] = {}
+    in_channels, block, conv_in_block = 3, 1, 0
+    for token in spec.layers:
+        if token == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            names[f"pool{block}"] = len(layers) - 1
+            block, conv_in_block = block + 1, 0
+        elif token == "LRN":
+            # AlexNet's parameters (n=5, alpha=1e-4, beta=0.75, k=2). Like Caffe, the
+            # paper's framework, PyTorch divides alpha by n inside the sum.
+            layers.append(nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))
+        else:
+            kernel = 3
+            if isinstance(token, str):  # "1x1:512", configuration C
+                kernel, token = 1, int(token.split(":")[1])
+            layers.append(nn.Conv2d(in_channels, token, kernel_size=kernel, padding=kernel // 2))
+            if spec.batch_norm:
+                layers.append(nn.BatchNorm2d(token))
+            layers.append(nn.ReLU(inplace=True))
+            conv_in_block += 1
+            names[f"conv{block}_{conv_in_block}"] = len(layers) - 1
+            in_channels = token
+    return nn.Sequential(*layers), names
+
+
+class VGG(nn.Module):
+    """A VGG network of the paper's Table 1 with torchvision's module layout.
+
+    Parameters
+    ----------
+    arch : str or ArchSpec, default="vgg16"
+        Architecture name or paper letter, see :func:`skvgg.list_archs`.
+    num_classes : int, default=1000
+        Width of the last layer (fc8, ``classifier.6``).
+    dropout : float, default=0.5
+        Dropout probability after fc6 and fc7 (active in training mode only).
+    init_weights : bool, default=True
+        Initialise as torchvision does (Kaiming-normal convolutions, N(0, 0.01)
+        linear layers, zero biases). Pass False when weights are loaded next.
+
+    Attributes
+    ----------
+    spec : ArchSpec
+        The resolved architecture.
+    layer_names : tuple of str
+        Every activation :meth:`extract` can return, in forward order.
+    """
+
+    def __init__(self, arch="vgg16", num_classes: int = 1000, dropout: float = 0.5, init_weights: bool = True):
+        super().__init__()
+        self.spec = resolve_arch(arch)
+        self.features, self._feature_index = _make_features(self.spec)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes),
+        )
+        if init_weights:
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, 0, 0.01)
+                    nn.init.zeros_(m.bias)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(self._feature_index) + FC_LAYERS
+
+    @property
+    def num_classes(self) -> int:
+        return self.classifier[6].out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard form: ``(N, 3, H, W)`` -> logits ``(N, num_classes)``, as torchvision."""
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+        """Dense form: ``(N, 3, H, W)`` -> logit map ``(N, num_classes, H//32 - 6, W//32 - 6)``."""
+        return self.extract(x, "logits", dense=True)["logits"]
+
+    def extract(self, x: torch.Tensor, layers, dense: bool = False) -> dict[str, torch.Tensor]:
+        """Run one forward pass and return the named activations.
+
+        The pass stops after the deepest requested layer, so asking for ``conv4_3``
+        never touches block 5 or the classifier.
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, 3, H, W)
+            Normalised input batch.
+        layers : str or iterable of str
+            Names from :attr:`layer_names`: convolutions by the paper's names
+            (``"conv5_3"``, taken after ReLU), ``"pool1"``..``"pool5"``,
+            ``"fc6"`` and ``"fc7"`` (after ReLU) and ``"logits"`` (fc8).
+        dense : bool, default=False
+            False: the standard form; fc activations have shape ``(N, C)``.
+            True: the paper's dense form; fc activations are maps ``(N, C, h, w)``.
+            Convolution and pool activations are the same maps in both forms.
+
+        Returns
+        -------
+        activations : dict of str to Tensor
+        """
+        wanted = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in wanted if name not in self.layer_names]
+        if unknown or not wanted:
+            raise ValueError(f"Unknown layer(s) {unknown or wanted}; expected names from {list(self.layer_names)}")
+        out: dict[str, torch.Tensor] = {}
+        by_index = {i: name for name, i in self._feature_index.items() if name in wanted}
+        last = max(by_index, default=-1)
+        needs_fc = any(name in FC_LAYERS for name in wanted)
+        if needs_fc:
+            last = len(self.features) - 1
+        for i, module in enumerate(self.features):
+            if i > last:
+                break
+            x = module(x)
+            if i in by_index:
+                out[by_index[i]] = x
+        if needs_fc:
+            out.update(self._classifier_dense(x, wanted) if dense else self._classifier_standard(x, wanted))
+        return out
+
+    def _classifier_standard(self, x: torch.Tensor, wanted: Iterable[str]) -> dict[str, torch.Tensor]:
+        x = torch.flatten(self.avgpool(x), 1)
+        return self._run_fc(x, wanted, self._fc_standard)
+
+    def _classifier_dense(self, x: torch.Tensor, wanted: Iterable[str]) -> dict[str, torch.Tensor]:
+        if x.shape[-2] < 7 or x.shape[-1] < 7:
+            size = tuple(s * 32 for s in x.shape[-2:])
+            raise ValueError(
+                f"Dense evaluation needs an input of at least {DENSE_MIN_SIZE}x{DENSE_MIN_SIZE} pixels "
+                f"(a pool5 map of at least 7x7 for fc6's 7x7 window); got an input of about {size[0]}x{size[1]} "
+                f"(pool5 map {tuple(x.shape[-2:])}). Rescale the image so its smaller side is >= {DENSE_MIN_SIZE}."
+            )
+        return self._run_fc(x, wanted, self._fc_dense)
+
+    def _run_fc(self, x, wanted, apply) -> dict[str, torch.Tensor]:
+        out = {}
+        fc6, fc7, fc8 = self.classifier[0], self.classifier[3], self.classifier[6]
+        x = F.relu(apply(x, fc6, 7))
+        if "fc6" in wanted:
+            out["fc6"] = x
+        if "fc7" not in wanted and "logits" not in wanted:
+            return out
+        x = F.relu(apply(self.classifier[2](x), fc7, 1))
+        if "fc7" in wanted:
+            out["fc7"] = x
+        if "logits" in wanted:
+            out["logits"] = apply(self.classifier[5](x), fc8, 1)
+        return out
+
+    @staticmethod
+    def _fc_standard(x: torch.Tensor, linear: nn.Linear, kernel: int) -> torch.Tensor:
+        return linear(x)
+
+    @staticmethod
+    def _fc_dense(x: torch.Tensor, linear: nn.Linear, kernel: int) -> torch.Tensor:
+        # A Linear over a flattened (C, k, k) window is a k x k convolution whose kernel is
+        # the same matrix viewed as (out, C, k, k): torchvision flattens pool5 in C, H, W
+        # order. ``view`` shares storage, so no weights are copied.
+        weight = linear.weight.view(linear.out_features, -1, kernel, kernel)
+        return F.conv2d(x, weight, linear.bias)

@@ -1,0 +1,359 @@
+"""Where a network's weights come from, how they are loaded strictly, and the input they expect.
+
+``weights=`` accepts, everywhere in skvgg:
+
+* ``None``: random initialisation (torchvision's scheme);
+* ``"imagenet"``: torchvision's default ImageNet weights for the architecture;
+* a torchvision weights enum member or its name, e.g. ``VGG16_Weights.IMAGENET1K_V1``
+  or ``"VGG16_Weights.IMAGENET1K_FEATURES"``;
+* a path to a local checkpoint in torchvision's format (a plain ``state_dict``);
+* a ``state_dict`` mapping already in memory.
+
+Every choice carries a :class:`Preprocessing`: the mean, std, channel order and value
+range the network was trained with, which the estimators apply automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .architectures import ArchSpec
+
+__all__ = [
+    "Preprocessing",
+    "ResolvedWeights",
+    "WeightsError",
+    "WeightsMismatchError",
+    "WeightsUnavailableError",
+    "resolve_weights",
+    "load_state_dict",
+    "check_state_dict",
+]
+
+
+class WeightsError(ValueError):
+    """A ``weights=`` value that cannot be used (unknown name, unsafe or unreadable file...)."""
+
+
+class WeightsMismatchError(WeightsError):
+    """A checkpoint whose keys or shapes differ from the network's."""
+
+
+class WeightsUnavailableError(OSError):
+    """Pretrained weights could not be obtained (download failed, no network)."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How RGB pixels become the network's input tensor.
+
+    Pixels in ``[0, 255]`` are scaled to ``[0, value_range]``, reordered to
+    ``channel_order``, then normalised as ``(x - mean) / std`` per channel (``mean``
+    and ``std`` are given in ``channel_order`` and in units of ``value_range``).
+
+    Attributes
+    ----------
+    mean, std : tuple of 3 floats
+    channel_order : {"RGB", "BGR"}
+    value_range : float
+        1.0 for torchvision's ``[0, 1]`` convention, 255.0 for Caffe's.
+    resize_size : int
+        Shorter side before the centre crop of the single-view transform.
+    crop_size : int
+        Side of the centre crop (the network's native 224).
+    """
+
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    channel_order: str = "RGB"
+    value_range: float = 1.0
+    resize_size: int = 256
+    crop_size: int = 224
+
+    def __post_init__(self):
+        if self.channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
+            raise ValueError(f"mean and std need 3 values each, std positive; got mean={self.mean}, std={self.std}")
+
+    @classmethod
+    def torchvision(cls) -> Preprocessing:
+        """torchvision's ImageNet normalisation (RGB in [0, 1], ImageNet mean and std)."""
+        return cls()
+
+    @classmethod
+    def caffe(cls) -> Preprocessing:
+        """The original Caffe release: BGR in [0, 255] minus the mean pixel, no std."""
+        return cls(mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), channel_order="BGR", value_range=255.0)
+
+    @classmethod
+    def from_transforms(cls, transforms) -> Preprocessing:
+        """Read the values from a torchvision ``ImageClassification`` preset."""
+        return cls(
+            mean=tuple(float(v) for v in transforms.mean),
+            std=tuple(float(v) for v in transforms.std),
+            resize_size=int(transforms.resize_size[0]),
+            crop_size=int(transforms.crop_size[0]),
+        )
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        """uint8 RGB batch ``(N, 3, H, W)`` -> float32 network input, on the batch's device.
+
+        Same operations, in the same order, as torchvision's ``ImageClassification``
+        (``convert_image_dtype`` then ``normalize``), so results match it bit for bit.
+        """
+        x = batch.to(torch.float32) / 255
+        if self.value_range != 1.0:
+            x = x * self.value_range
+        if self.channel_order == "BGR":
+            x = x.flip(1)
+        mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        return x.sub_(mean).div_(std)
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """A validated ``weights=`` choice, before any download or file read.
+
+    Attributes
+    ----------
+    source : {"random", "torchvision", "file", "state_dict"}
+    identity : str
+        Stable text naming these weights (enum name, or path with size and
+        modification time), used in cache keys.
+    preprocessing : Preprocessing
+    has_classifier : bool
+        False where the fc layers carry no trained values (random init counts as
+        True: it is a complete network). ``VGG16_Weights.IMAGENET1K_FEATURES`` is False.
+    enum : torchvision WeightsEnum member or None
+    path : str or None
+    state_dict : mapping or None
+    """
+
+    source: str
+    identity: str
+    preprocessing: Preprocessing
+    has_classifier: bool = True
+    enum: object = None
+    path: str | None = None
+    state_dict: Mapping | None = None
+
+
+_ENUM_NAME = re.compile(r"^(VGG\d+(?:_BN)?_Weights)\.(\w+)$", re.IGNORECASE)
+
+
+def _weights_enum(spec: ArchSpec):
+    import torchvision.models as tvm
+
+    if spec.weights_enum_name is None:
+        return None
+    return getattr(tvm, spec.weights_enum_name)
+
+
+def _resolve_enum(spec: ArchSpec, member) -> ResolvedWeights:
+    enum_cls = _weights_enum(spec)
+    if enum_cls is None or type(member) is not enum_cls:
+        expected = f"members of {spec.weights_enum_name}" if enum_cls else "none: no weights are published"
+        raise WeightsError(f"weights {member} do not fit arch={spec.name!r}; expected {expected}.")
+    # The classifier of the 'features' weights is filled with NaN by torchvision: only
+    # the convolutional part is usable.
+    has_classifier = not member.name.endswith("FEATURES")
+    return ResolvedWeights(
+        source="torchvision",
+        identity=f"{type(member).__name__}.{member.name}",
+        preprocessing=Preprocessing.from_transforms(member.transforms()),
+        has_classifier=has_classifier,
+        enum=member,
+    )
+
+
+def resolve_weights(spec: ArchSpec, weights, preprocessing: Preprocessing | None = None) -> ResolvedWeights:
+    """Validate a ``weights=`` value for an architecture, without loading anything.
+
+    Parameters
+    ----------
+    spec : ArchSpec
+    weights : None, "imagenet", weights enum, enum name, path or state_dict mapping
+    preprocessing : Preprocessing, optional
+        Overrides the weights' own (e.g. ``Preprocessing.caffe()`` for a converted
+        Caffe checkpoint). Local files default to torchvision's normalisation.
+
+    Raises
+    ------
+    WeightsError
+        Unknown names, weights of another architecture, ImageNet weights for a
+        configuration that has none published (A-LRN and C), a missing file.
+    """
+    if weights is None:
+        resolved = ResolvedWeights("random", "random", Preprocessing.torchvision())
+    elif isinstance(weights, Mapping):
+        resolved = ResolvedWeights("state_dict", f"state_dict@{id(weights)}", Preprocessing.torchvision(), state_dict=weights)
+    elif type(weights).__name__.endswith("_Weights") and hasattr(weights, "get_state_dict"):
+        resolved = _resolve_enum(spec, weights)
+    elif isinstance(weights, str) and weights.lower() == "imagenet":
+        enum_cls = _weights_enum(spec)
+        if enum_cls is None:
+            raise WeightsError(
+                f"No ImageNet weights are published for configuration {spec.config} (arch={spec.name!r}): "
+                "neither the paper's authors nor torchvision released them. Use weights=None (random "
+                "initialisation) or a path to your own checkpoint, or an architecture with published "
+                "weights: vgg11, vgg13, vgg16, vgg19 and their _bn variants."
+            )
+        resolved = _resolve_enum(spec, enum_cls.DEFAULT)
+    elif isinstance(weights, str) and _ENUM_NAME.match(weights) and not os.path.exists(weights):
+        resolved = _resolve_enum(spec, _enum_from_name(spec, weights))
+    elif isinstance(weights, str | os.PathLike):
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(
+                f"weights={str(weights)!r} is neither 'imagenet', a torchvision weights name such as "
+                f"'VGG16_Weights.IMAGENET1K_V1', nor an existing checkpoint file."
+            )
+        stat = path.stat()
+        resolved = ResolvedWeights(
+            "file",
+            f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}",
+            Preprocessing.torchvision(),
+            path=str(path),
+        )
+    else:
+        raise WeightsError(
+            "weights must be None, 'imagenet', a torchvision weights enum or its name, a checkpoint path "
+            f"or a state_dict; got {type(weights).__name__}"
+        )
+    if preprocessing is not None:
+        if not isinstance(preprocessing, Preprocessing):
+            raise TypeError(f"preprocessing must be a skvgg.Preprocessing, got {type(preprocessing).__name__}")
+        resolved = replace(resolved, preprocessing=preprocessing)
+    return resolved
+
+
+def _enum_from_name(spec: ArchSpec, name: str):
+    import torchvision.models as tvm
+
+    enum_name, member = _ENUM_NAME.match(name).groups()
+    enum_name = enum_name[: -len("_Weights")].upper() + "_Weights"  # names are case-insensitive
+    enum_cls = getattr(tvm, enum_name, None)
+    if enum_cls is None:
+        raise WeightsError(f"Unknown torchvision weights enum {enum_name!r} in weights={name!r}.")
+    try:
+        return enum_cls[member.upper()]
+    except KeyError:
+        valid = [f"{enum_cls.__name__}.{m.name}" for m in enum_cls] + [f"{enum_cls.__name__}.DEFAULT"]
+        raise WeightsError(f"Unknown weights {name!r}; {enum_cls.__name__} has {valid}.") from None
+
+
+def _download_failure(resolved: ResolvedWeights, spec: ArchSpec, error: BaseException) -> WeightsUnavailableError:
+    url = resolved.enum.url
+    filename = os.path.basename(url)
+    cache_dir = os.path.join(torch.hub.get_dir(), "checkpoints")
+    return WeightsUnavailableError(
+        f"Could not obtain the {resolved.identity} weights for {spec.name} ({type(error).__name__}: {error}).\n"
+        f"  URL:        {url}\n"
+        f"  file:       {filename}\n"
+        f"  cache dir:  {cache_dir}\n"
+        f"Without network access, download {filename} on another machine and place it at "
+        f"{os.path.join(cache_dir, filename)} (torchvision's cache; set TORCH_HOME to move it), "
+        f"or pass weights='/path/to/{filename}'."
+    )
+
+
+def _looks_like_torch_save(path: str) -> bool:
+    # torch.save writes a zip archive; files from before PyTorch 1.6 start with a
+    # pickle protocol opcode (0x80). Anything else would only yield a confusing
+    # unpickling error, indistinguishable from the refusal of pickled code.
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
+
+
+def load_state_dict(resolved: ResolvedWeights, spec: ArchSpec, progress: bool = True) -> Mapping | None:
+    """Fetch the tensors of a resolved choice (``None`` for random weights).
+
+    torchvision weights go through its download cache (``torch.hub``) with the hash
+    check and a progress bar. Files are read with ``torch.load(weights_only=True)``,
+    so a checkpoint that carries pickled code is refused instead of executed.
+    """
+    if resolved.source == "random":
+        return None
+    if resolved.source == "state_dict":
+        return resolved.state_dict
+    if resolved.source == "torchvision":
+        try:
+            return resolved.enum.get_state_dict(progress=progress, check_hash=True)
+        except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError; bad hash a RuntimeError
+            raise _download_failure(resolved, spec, error) from error
+    if not _looks_like_torch_save(resolved.path):
+        raise WeightsError(
+            f"Could not read checkpoint {resolved.path}: it is not a file written by torch.save "
+            "(neither a zip archive nor a legacy pickle)."
+        )
+    try:
+        loaded = torch.load(resolved.path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WeightsError(
+            f"Refused to load {resolved.path}: it holds pickled Python objects, not only tensors, and "
+            "loading it could run code (torch.load(weights_only=True) rejected it). Re-save the weights "
+            f"as a plain state_dict: torch.save(model.state_dict(), path). Details: {error}"
+        ) from None
+    except Exception as error:
+        raise WeightsError(f"Could not read checkpoint {resolved.path}: {type(error).__name__}: {error}") from error
+    if isinstance(loaded, Mapping) and "state_dict" in loaded and isinstance(loaded["state_dict"], Mapping):
+        loaded = loaded["state_dict"]  # the common {"state_dict": ..., "epoch": ...} wrapper
+    if not isinstance(loaded, Mapping):
+        raise WeightsError(
+            f"Checkpoint {resolved.path} holds a {type(loaded).__name__}, expected a state_dict "
+            "(a mapping of parameter names to tensors, as torch.save(model.state_dict(), path) writes)."
+        )
+    return loaded
+
+
+def _list(title: str, items: list[str], limit: int = 20) -> str:
+    shown = items[:limit]
+    more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+    return f"  {title} ({len(items)}):\n" + "\n".join(f"    {item}" for item in shown) + more
+
+
+def check_state_dict(model: torch.nn.Module, state_dict: Mapping, ignore: tuple[str, ...] = (), source: str = "checkpoint"):
+    """Raise :class:`WeightsMismatchError` unless keys and shapes match the model exactly.
+
+    ``ignore`` lists key prefixes left out of the comparison (a replaced head).
+    BatchNorm's ``num_batches_tracked`` counters may be absent, as in torchvision's
+    own published ``_bn`` files; PyTorch fills them in.
+    """
+    expected = {k: v for k, v in model.state_dict().items() if not k.startswith(ignore)}
+    given = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
+    missing = [k for k in expected if k not in given and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in given if k not in expected]
+    wrong = [
+        f"{k}: checkpoint {tuple(given[k].shape)}, model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(expected[k].shape)
+    ]
+    not_tensors = [k for k in given if k in expected and not isinstance(given[k], torch.Tensor)]
+    if not (missing or unexpected or wrong or not_tensors):
+        return
+    parts = [f"The {source} does not match {model.spec.name} (strict key and shape check):"]
+    if missing:
+        parts.append(_list("missing", missing))
+    if unexpected:
+        parts.append(_list("unexpected", unexpected))
+    if wrong:
+        parts.append(_list("wrong shape", wrong))
+    if not_tensors:
+        parts.append(_list("not tensors", not_tensors))
+    if unexpected and all(k.startswith("module.") for k in unexpected):
+        parts.append("Hint: the keys start with 'module.' (saved from DataParallel); strip that prefix.")
+    if any(k.startswith(("classifier.1.", "classifier.4.")) for k in unexpected):
+        parts.append("Hint: this is the pre-2017 torchvision layout (dropout before fc6); re-export it.")
+    raise WeightsMismatchError("\n".join(parts))

@@ -1,0 +1,112 @@
+"""``build_vgg``: an architecture plus a weights choice, loaded strictly."""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from .architectures import resolve_arch
+from .network import VGG
+from .weights import Preprocessing, check_state_dict, load_state_dict, resolve_weights
+
+__all__ = ["build_vgg"]
+
+
+def build_vgg(
+    arch="vgg16",
+    weights=None,
+    num_classes: int | None = None,
+    *,
+    dropout: float = 0.5,
+    preprocessing: Preprocessing | None = None,
+    progress: bool = True,
+) -> VGG:
+    """Build a VGG network of the paper's Table 1, optionally with pretrained weights.
+
+    Parameters
+    ----------
+    arch : str, default="vgg16"
+        A name from :func:`skvgg.list_archs` or a paper letter (``"A"``, ``"A-LRN"``,
+        ``"B"``, ``"C"``, ``"D"``, ``"E"``).
+    weights : None, "imagenet", weights enum or its name, path, or state_dict
+        ``None`` initialises randomly; ``"imagenet"`` is torchvision's default ImageNet
+        weights (downloaded through torchvision's cache with its hash check);
+        ``"VGG16_Weights.IMAGENET1K_FEATURES"`` and other enum names pick a specific
+        release; a path loads a local torchvision-format checkpoint with
+        ``torch.load(weights_only=True)``. Keys and shapes are checked strictly.
+    num_classes : int, optional
+        Width of fc8. By default that of the checkpoint (1000 for ImageNet weights and
+        for random initialisation). A different value keeps every pretrained layer but
+        fc8, which is freshly initialised (N(0, 0.01) weights, zero bias).
+    dropout : float, default=0.5
+        Dropout after fc6 and fc7, active in training mode.
+    preprocessing : Preprocessing, optional
+        Overrides the input normalisation carried by the weights (local files default
+        to torchvision's ImageNet normalisation).
+    progress : bool, default=True
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    model : VGG
+        In eval mode, with attributes ``preprocessing`` (:class:`Preprocessing`) and
+        ``weights_info`` (:class:`~skvgg.weights.ResolvedWeights`).
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture or weights name, or a checkpoint whose keys or shapes do
+        not match (:class:`~skvgg.weights.WeightsMismatchError` lists missing,
+        unexpected and wrongly shaped entries).
+    OSError
+        :class:`~skvgg.weights.WeightsUnavailableError` when a download fails; its
+        message names the URL, the file and the cache directory to place it in.
+
+    Examples
+    --------
+    >>> from skvgg import build_vgg
+    >>> model = build_vgg("vgg11", weights=None)
+    >>> sum(p.numel() for p in model.parameters())
+    132863336
+    """
+    spec = resolve_arch(arch)
+    resolved = resolve_weights(spec, weights, preprocessing)
+    state = load_state_dict(resolved, spec, progress=progress)
+    checkpoint_classes = 1000
+    if state is not None and "classifier.6.weight" in state and resolved.has_classifier:
+        checkpoint_classes = int(state["classifier.6.weight"].shape[0])
+    if num_classes is None:
+        num_classes = checkpoint_classes
+    if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+
+    if state is None:
+        model = VGG(spec, int(num_classes), dropout=dropout)
+    else:
+        # Build without initialising: random-filling fc6's 103M weights only to
+        # overwrite them would cost a second or more.
+        with torch.device("meta"):
+            model = VGG(spec, int(num_classes), dropout=dropout, init_weights=False)
+        model = model.to_empty(device="cpu")
+        for name, buffer in model.named_buffers():
+            if name.endswith("num_batches_tracked"):
+                buffer.zero_()  # absent from torchvision's _bn files
+        if not resolved.has_classifier:
+            fresh = ("classifier.",)
+        elif num_classes != checkpoint_classes:
+            fresh = ("classifier.6.",)
+        else:
+            fresh = ()
+        check_state_dict(model, state, ignore=fresh, source=f"checkpoint {resolved.identity}")
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith(fresh)}, strict=False)
+        for name, module in model.named_modules():
+            if fresh and isinstance(module, nn.Linear) and (name + ".").startswith(fresh):
+                nn.init.normal_(module.weight, 0, 0.01)
+                nn.init.zeros_(module.bias)
+    model.preprocessing = resolved.preprocessing
+    # Keep the description, not a second reference to the tensors.
+    model.weights_info = replace(resolved, state_dict=None)
+    return model.eval()
