@@ -1,0 +1,474 @@
+"""``VGGFeaturizer``: images in, VGG descriptors out, as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .architectures import resolve_arch
+from .cache import fingerprint, open_cache
+from .images import ImageInputError, check_images, describe_item, image_key, load_rgb, parallel_map
+from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG
+from .runtime import autocast, resolve_device, resolve_precision, run_with_backoff, shared_network
+from .views import center_view, dense_view
+from .weights import Preprocessing, resolve_weights
+from .zoo import build_vgg
+
+__all__ = ["VGGFeaturizer", "ImageFailureWarning"]
+
+
+class ImageFailureWarning(UserWarning):
+    """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
+
+
+def default_num_workers() -> int:
+    # Decoding threads; PIL releases the GIL while decoding and resizing.
+    return min(8, os.cpu_count() or 1)
+
+
+class VGGFeaturizer(TransformerMixin, BaseEstimator):
+    """Turn images into VGG descriptors (fc7, fc6, logits or pooled conv maps).
+
+    A transformer for the start of a scikit-learn Pipeline: ``X`` is a list of image
+    files or in-memory images, the output a float32 array ``(n_images, n_features)``.
+    ``scales`` and ``flip`` give the paper's dense multi-scale, flip-averaged
+    descriptors (Simonyan & Zisserman 2015, Appendix B).
+
+    Parameters
+    ----------
+    arch : str, default="vgg16"
+        Network, see :func:`skvgg.list_archs` (paper letters accepted).
+    weights : default="imagenet"
+        As in :func:`skvgg.build_vgg`: ``"imagenet"``, a torchvision weights name or
+        enum, a checkpoint path, a state_dict, or None (random, seeded by
+        ``random_state``).
+    layer : str or list of str, default="fc7"
+        ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
+        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"``..``"pool5"``). A list
+        concatenates several layers from one forward pass, in the order given.
+    pooling : {"avg", "max"}, default="avg"
+        How a spatial map becomes a vector: conv and pool maps always, fc maps in
+        dense evaluation (the paper averages).
+    scales : None, int or sequence of int, default=None
+        None: the common single view (shorter side to 256, centre crop 224, as
+        torchvision's preset). An int Q (>= 224) or several: the paper's dense
+        evaluation: the whole image rescaled isotropically to smaller side Q, the
+        network run fully convolutionally, its maps pooled globally.
+    flip : bool, default=False
+        Also describe the horizontally mirrored image and average the two.
+    scale_pooling : {"mean", "stack"}, default="mean"
+        Across several scales: average the descriptors, or concatenate them (the
+        paper stacks for Caltech and averages for VOC).
+    preprocessing : Preprocessing, optional
+        Overrides the weights' input normalisation.
+    batch_size : int, default=32
+        Network inputs per forward pass (mirror images count). Lowered automatically,
+        with a warning, when the device runs out of memory.
+    device : str, default="auto"
+        ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. The output
+        is float32 in every case.
+    num_workers : int, optional
+        Threads decoding and resizing images ahead of the network (0: in the calling
+        thread). Default: ``min(8, os.cpu_count())``.
+    verbose : bool or int, default=False
+        Show a progress bar over images.
+    cache : None, True or path, default=None
+        Per-image descriptor cache: None is off, True keeps descriptors in this
+        process's memory (shared by clones, so a grid search over later steps computes
+        each image once), a directory keeps them on disk for other processes and runs.
+    on_error : {"raise", "nan"}, default="raise"
+        "raise": an unreadable image stops with an error naming its index and path.
+        "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
+        every failed image; nothing is dropped or reordered.
+    random_state : int, RandomState or None, default=None
+        Seeds the random initialisation when ``weights=None``.
+
+    Attributes
+    ----------
+    layers_ : list of str
+    scales_ : tuple of int or None
+    preprocessing_ : Preprocessing
+    weights_identity_ : str
+        What the descriptors were computed with (enum name, file, or random seed).
+    device_ : str
+        The device resolved at fit time.
+    n_features_out_ : int
+    failures_ : list of dict
+        Images the last ``transform`` could not read (``on_error="nan"``), each with
+        ``index``, ``path`` and ``reason``.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import Normalizer
+    >>> from sklearn.svm import LinearSVC
+    >>> from skvgg import VGGFeaturizer
+    >>> model = make_pipeline(VGGFeaturizer(), Normalizer(), LinearSVC())  # doctest: +SKIP
+    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "arch": [str],
+        "weights": "no_validation",
+        "layer": [str, list, tuple],
+        "pooling": [StrOptions({"avg", "max"})],
+        "scales": [None, Interval(numbers.Integral, DENSE_MIN_SIZE, None, closed="left"), list, tuple],
+        "flip": ["boolean"],
+        "scale_pooling": [StrOptions({"mean", "stack"})],
+        "preprocessing": [None, Preprocessing],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
+        "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "cache": [None, "boolean", str, os.PathLike],
+        "on_error": [StrOptions({"raise", "nan"})],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        arch="vgg16",
+        weights="imagenet",
+        layer="fc7",
+        pooling="avg",
+        scales=None,
+        flip=False,
+        scale_pooling="mean",
+        preprocessing=None,
+        batch_size=32,
+        device="auto",
+        precision="auto",
+        num_workers=None,
+        verbose=False,
+        cache=None,
+        on_error="raise",
+        random_state=None,
+    ):
+        self.arch = arch
+        self.weights = weights
+        self.layer = layer
+        self.pooling = pooling
+        self.scales = scales
+        self.flip = flip
+        self.scale_pooling = scale_pooling
+        self.preprocessing = preprocessing
+        self.batch_size = batch_size
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.verbose = verbose
+        self.cache = cache
+        self.on_error = on_error
+        self.random_state = random_state
+
+    # --- fitting ---------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X=None, y=None):
+        """Validate the parameters (and ``X``'s container) and load the network.
+
+        Nothing is learned from the images: ``X`` and ``y`` are accepted for Pipeline
+        compatibility, and ``X`` is checked cheaply (no decoding) when given.
+
+        Returns
+        -------
+        self : VGGFeaturizer
+        """
+        spec = resolve_arch(self.arch)
+        resolved = resolve_weights(spec, self.weights, self.preprocessing)
+        layers = self._check_layers(spec)
+        if not resolved.has_classifier and any(name in FC_LAYERS for name in layers):
+            raise ValueError(
+                f"weights {resolved.identity} have no trained classifier (fc6, fc7, fc8), so layer={self.layer!r} "
+                "cannot be computed; choose a convolutional layer such as 'conv5_3' or 'pool5'."
+            )
+        self.scales_ = self._check_scales()
+        resolve_precision(self.precision, torch.device("cpu"))
+        open_cache(self.cache)  # checks the value and creates the directory
+        if X is not None:
+            check_images(X)
+        self.layers_ = layers
+        self.preprocessing_ = resolved.preprocessing
+        if resolved.source == "random":
+            self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self.weights_identity_ = f"random:seed={self._seed_}"
+        else:
+            self._seed_ = None
+            self.weights_identity_ = resolved.identity
+        self.device_ = str(resolve_device(self.device))
+        self._network = None
+        network = self._get_network()
+        self._widths_ = [self._layer_width(network, name) for name in layers]
+        self.n_features_out_ = sum(self._widths_) * (
+            len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1
+        )
+        self.failures_ = []
+        return self
+
+    def _check_layers(self, spec) -> list[str]:
+        layers = [self.layer] if isinstance(self.layer, str) else list(self.layer)
+        with torch.device("meta"):  # names only: nothing allocated
+            valid = VGG(spec).layer_names
+        bad = [name for name in layers if name not in valid]
+        if not layers or bad or len(set(layers)) != len(layers):
+            problem = f"unknown {bad}" if bad else "empty or repeated names"
+            raise ValueError(f"layer={self.layer!r}: {problem}; {spec.name} offers {list(valid)}")
+        return layers
+
+    def _check_scales(self):
+        if self.scales is None:
+            return None
+        scales = [self.scales] if isinstance(self.scales, numbers.Integral) else list(self.scales)
+        bad = [q for q in scales if not isinstance(q, numbers.Integral) or isinstance(q, bool) or q < DENSE_MIN_SIZE]
+        if not scales or bad or len(set(scales)) != len(scales):
+            raise ValueError(
+                f"scales={self.scales!r}: expected None, or distinct integers >= {DENSE_MIN_SIZE} (the smaller "
+                f"image side Q of the paper's dense evaluation, e.g. (256, 384, 512)); offending: {bad or scales}"
+            )
+        return tuple(int(q) for q in scales)
+
+    @staticmethod
+    def _layer_width(network, name: str) -> int:
+        if name in ("fc6", "fc7"):
+            return 4096
+        if name == "logits":
+            return network.num_classes
+        index = network._feature_index[name]
+        convs = [m for m in network.features[: index + 1] if isinstance(m, torch.nn.Conv2d)]
+        return convs[-1].out_channels
+
+    def _get_network(self):
+        """The shared, read-only network (loaded lazily, e.g. after unpickling)."""
+        if getattr(self, "_network", None) is not None:
+            return self._network
+        device = resolve_device(self.device)
+        key = (resolve_arch(self.arch).name, self.weights_identity_, str(device))
+
+        def build():
+            if self._seed_ is not None:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(self._seed_)
+                    network = build_vgg(self.arch, None)
+            else:
+                network = build_vgg(self.arch, self.weights, preprocessing=self.preprocessing)
+            network.requires_grad_(False)
+            # channels_last: oneDNN and cuDNN both run VGG's 3x3 convolutions faster in
+            # NHWC (measured 1.2x on a 2-core CPU, benchmarks/featurizer_speed.py).
+            return network.to(device, memory_format=torch.channels_last).eval()
+
+        self._network = shared_network(key, build)
+        return self._network
+
+    def __getstate__(self):
+        # The weights are re-obtained from their source on first use: a pickled
+        # featurizer stays small and loads on a machine with another device.
+        state = super().__getstate__()
+        state["_network"] = None
+        return state
+
+    # --- transforming ----------------------------------------------------------------------
+
+    def transform(self, X):
+        """Describe each image of ``X``.
+
+        Parameters
+        ----------
+        X : sequence of paths, PIL images or arrays; 4-D array or tensor; Series or
+            one-column DataFrame of paths.
+
+        Returns
+        -------
+        descriptors : ndarray of shape (n_images, n_features_out_), float32
+        """
+        check_is_fitted(self)
+        items = check_images(X)
+        out = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)
+        cache = open_cache(self.cache)
+        keys = [None] * len(items)
+        todo = list(range(len(items)))
+        if cache is not None:
+            todo = []
+            signature = self._signature()
+            for i, item in enumerate(items):
+                try:
+                    keys[i] = fingerprint(image_key(item), signature)
+                except (OSError, ValueError, TypeError):
+                    todo.append(i)  # unreadable: decoding reports it properly
+                    continue
+                hit = cache.get(keys[i])
+                if hit is not None and hit.shape == (self.n_features_out_,):
+                    out[i] = hit
+                else:
+                    todo.append(i)
+        self.failures_ = []
+        with tqdm(total=len(items), disable=not self.verbose, unit="img", desc="VGGFeaturizer") as progress:
+            progress.update(len(items) - len(todo))
+            for i, descriptor in self._describe(items, todo):
+                if isinstance(descriptor, BaseException):
+                    self.failures_.append(self._failure(i, items[i], descriptor))
+                else:
+                    out[i] = descriptor
+                    if cache is not None and keys[i] is not None:
+                        cache.put(keys[i], descriptor)
+                progress.update(1)
+        if self.failures_:
+            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
+            warnings.warn(
+                f"{len(self.failures_)} of {len(items)} images could not be read; their rows are NaN:\n{listing}",
+                ImageFailureWarning,
+                stacklevel=2,
+            )
+        return out
+
+    @staticmethod
+    def _failure(index, item, error) -> dict:
+        _, path = describe_item(item)
+        reason = error.reason if isinstance(error, ImageInputError) else f"{type(error).__name__}: {error}"
+        return {"index": index, "path": path, "reason": reason}
+
+    def _signature(self) -> tuple:
+        """Everything that changes a descriptor, for cache keys."""
+        pre = self.preprocessing_
+        return (
+            resolve_arch(self.arch).name,
+            self.weights_identity_,
+            tuple(self.layers_),
+            self.pooling,
+            self.scales_,
+            bool(self.flip),
+            self.scale_pooling if self.scales_ else None,
+            (pre.mean, pre.std, pre.channel_order, pre.value_range, pre.resize_size, pre.crop_size),
+            self.precision if self.precision != "auto" else str(resolve_precision("auto", resolve_device(self.device))),
+        )
+
+    def _views(self, item, index):
+        """Decode one image and cut its network inputs: a list (per scale) of view lists."""
+        image = load_rgb(item, index)
+        pre = self.preprocessing_
+        if self.scales_ is None:
+            return [center_view(image, pre.resize_size, pre.crop_size, mirror=self.flip)]
+        return [dense_view(image, q, mirror=self.flip) for q in self.scales_]
+
+    def _describe(self, items, indices):
+        """Yield ``(index, descriptor or exception)`` for the given images, batching the network.
+
+        Decoding runs ahead in worker threads; views of equal size are grouped into
+        batches of up to ``batch_size`` network inputs; an image's descriptor is
+        yielded once all its scales are done.
+        """
+        network = self._get_network()
+        device = next(network.parameters()).device
+        dtype = resolve_precision(self.precision, device)
+        n_scales = 1 if self.scales_ is None else len(self.scales_)
+        batch_state = {"batch_size": self.batch_size}
+        buckets: dict[tuple, list] = {}  # shape -> [(index, scale, views tensor)]
+        partial: dict[int, list] = {}
+        workers = default_num_workers() if self.num_workers is None else self.num_workers
+
+        def decode(i, item):
+            try:
+                return self._views(item, i)
+            except Exception as error:  # reported per image below
+                if self.on_error == "raise":
+                    raise
+                return error
+
+        def flush(shape):
+            units = buckets.pop(shape)
+            batch = torch.cat([views for _, _, views in units])
+            descriptors = self._forward(network, batch, device, dtype, batch_state)
+            start = 0
+            for index, scale, views in units:
+                # Mirrors are averaged into their image's descriptor (Appendix B).
+                partial[index][scale] = descriptors[start : start + len(views)].mean(0)
+                start += len(views)
+            for index, _, _ in units:
+                if index in partial and all(d is not None for d in partial[index]):
+                    yield index, self._combine(partial.pop(index))
+
+        chosen = [(i, items[i]) for i in indices]
+        decoded = parallel_map(lambda k, pair: decode(*pair), chosen, workers, 2 * self.batch_size)
+        for (index, _), result in zip(chosen, decoded):
+            if isinstance(result, BaseException):
+                yield index, result
+                continue
+            partial[index] = [None] * n_scales
+            for scale, views in enumerate(result):
+                stacked = torch.stack(views)
+                shape = tuple(stacked.shape[1:])
+                buckets.setdefault(shape, []).append((index, scale, stacked))
+                if sum(len(unit[2]) for unit in buckets[shape]) >= self.batch_size:
+                    yield from flush(shape)
+            pending = sum(len(unit[2]) for units in buckets.values() for unit in units)
+            if pending > 4 * self.batch_size:  # many distinct sizes: do not hoard views
+                for shape in list(buckets):
+                    yield from flush(shape)
+        for shape in list(buckets):
+            yield from flush(shape)
+
+    def _forward(self, network, batch, device, dtype, batch_state) -> np.ndarray:
+        """uint8 views ``(N, 3, H, W)`` -> one pooled, concatenated descriptor per view."""
+        dense = self.scales_ is not None
+
+        def run(chunk):
+            if device.type == "cuda":
+                chunk = chunk.pin_memory().to(device, non_blocking=True)
+            else:
+                chunk = chunk.to(device)
+            x = self.preprocessing_.normalize(chunk).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast(device, dtype):
+                activations = network.extract(x, self.layers_, dense=dense)
+            parts = []
+            for name in self.layers_:
+                a = activations[name].float()
+                if a.ndim == 4:
+                    a = a.mean(dim=(2, 3)) if self.pooling == "avg" else a.amax(dim=(2, 3))
+                parts.append(a)
+            return torch.cat(parts, dim=1).cpu()
+
+        return torch.cat(run_with_backoff(run, batch, batch_state, what="featurizer batch")).numpy()
+
+    def _combine(self, per_scale: list) -> np.ndarray:
+        if len(per_scale) == 1:
+            return per_scale[0]
+        if self.scale_pooling == "stack":
+            return np.concatenate(per_scale)
+        return np.mean(per_scale, axis=0)
+
+    # --- names and tags --------------------------------------------------------------------
+
+    def get_feature_names_out(self, input_features=None):
+        """Names such as ``fc7_0000`` or, for stacked scales, ``fc7_q384_0000``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        stacked = self.scales_ if self.scales_ and self.scale_pooling == "stack" else [None]
+        names = []
+        for q in stacked:
+            for layer, width in zip(self.layers_, self._widths_):
+                prefix = layer if q is None else f"{layer}_q{q}"
+                digits = len(str(width - 1))
+                names.extend(f"{prefix}_{i:0{digits}d}" for i in range(width))
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.input_tags.string = True  # file paths
+        return tags

@@ -1,0 +1,983 @@
+"""Turning user input ``X`` into RGB images.
+
+This module is the one place where the estimators of :mod:`skvgg` interpret
+their input. ``X`` may be
+
+- a sequence (list, tuple, 1-D object array, pandas Series, one-column
+  DataFrame) of items, each one a file path (``str`` or :class:`os.PathLike`),
+  a PIL image, a numpy array or a torch tensor; kinds may be mixed;
+- a 4-D batch: a numpy array ``(N, H, W, C)`` or a torch tensor
+  ``(N, C, H, W)``.
+
+:func:`check_images` validates the container cheaply (no file I/O, no
+decoding) and returns a plain list of items; :func:`load_rgb` turns one item
+into a fully loaded 8-bit RGB :class:`PIL.Image.Image`; :func:`image_key`
+gives a content key for caching descriptors; :func:`parallel_map` decodes
+items in a thread pool, in order, while the caller computes.
+
+Pixel conventions
+-----------------
+- ``uint8`` data is used as is; ``uint16`` data (arrays, 16-bit PNG/TIFF) is
+  scaled by its full range, ``round(v / 257)``, so 65535 maps to 255;
+- floating point data must be finite and within ``[0, 1]``; it is mapped
+  to ``round(255 * x)``;
+- grayscale is replicated to three channels; alpha is dropped without
+  compositing, exactly as ``Image.convert("RGB")`` and torchvision's
+  ``ImageFolder`` loader do, so 8-bit files give the same pixels as a
+  torchvision pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+from collections import deque
+from collections.abc import Mapping, Set
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+
+import numpy as np
+from PIL import ExifTags, Image, UnidentifiedImageError
+
+__all__ = [
+    "ImageInputError",
+    "check_images",
+    "describe_item",
+    "image_key",
+    "load_rgb",
+    "parallel_map",
+]
+
+_EXPECTED_ITEM = (
+    "expected a file path (str or os.PathLike), a PIL image, a numpy array or a torch tensor"
+)
+_EXPECTED_X = (
+    "expected a sequence of images (file paths, PIL images, numpy arrays or torch tensors), "
+    "a pandas Series or one-column DataFrame of paths, a 4-D numpy array (N, H, W, C) "
+    "or a 4-D torch tensor (N, C, H, W)"
+)
+_EXPECTED_DTYPE = "expected uint8, uint16 or floating point (with values in [0, 1])"
+_EXPECTED_NUMPY_SHAPE = (
+    "expected HxW, HxWx1, HxWx3 or HxWx4 (channels last), or a 1xHxW or 3xHxW channels-first array"
+)
+_EXPECTED_TENSOR_SHAPE = (
+    "expected 3xHxW or 1xHxW (channels first), HxW, or a channels-last HxWx1, HxWx3 or HxWx4 tensor"
+)
+
+# Floats a hair outside [0, 1] are rounding error of float arithmetic (e.g. a
+# normalisation undone), not bad data: they are clipped rather than rejected.
+_FLOAT_TOLERANCE = 1e-6
+
+_UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+# Same table as PIL.ImageOps.exif_transpose, kept here so that the exact 16-bit
+# path below (which builds a new image) can apply the orientation too.
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# Pillow has no 16-bit-per-channel colour mode: 16-bit RGB(A) PNGs and TIFFs open as
+# 8-bit 'RGB'/'RGBA' images whose unpacker keeps the most significant byte of each
+# sample (floor(v / 256), up to one level away from round(v / 257)). Decoding the
+# same tiles a second time with the opposite byte order keeps the least significant
+# byte instead, and the two together are the exact 16-bit samples. The filters
+# (PNG Sub/Avg/Paeth) only depend on the number of bits per pixel, which the swap
+# preserves. Maps (image mode, raw mode) -> (raw mode for the second decoding,
+# how to read its result).
+_LOW_BYTE_RAWMODES = {
+    ("RGB", "RGB;16B"): ("RGB;16L", "low"),
+    ("RGB", "RGB;16L"): ("RGB;16B", "low"),
+    ("RGBA", "RGBA;16B"): ("RGBA;16L", "low"),
+    ("RGBA", "RGBA;16L"): ("RGBA;16B", "low"),
+    # 16-bit gray + alpha PNGs open as 'RGBA'; read as plain 8-bit RGBA, each pixel
+    # is its raw bytes: gray high, gray low, alpha high, alpha low.
+    ("RGBA", "LA;16B"): ("RGBA", "gray_alpha_bytes"),
+}
+
+
+class ImageInputError(ValueError):
+    """A bad input item: unreadable, undecodable, or pixels of the wrong kind.
+
+    Parameters
+    ----------
+    reason : str
+        What is wrong and what was expected.
+    index : int or None, default=None
+        Position of the item in ``X``, when known.
+    path : str or None, default=None
+        The item's file path, when the item is a path.
+    description : str or None, default=None
+        Short description of the item (see :func:`describe_item`); defaults
+        to the quoted path when ``path`` is given.
+
+    Attributes
+    ----------
+    index : int or None
+        Position of the item in ``X``, or None.
+    path : str or None
+        The item's file path, or None for in-memory items.
+    reason : str
+        What is wrong and what was expected.
+
+    Examples
+    --------
+    >>> str(ImageInputError("file not found; expected a readable image file",
+    ...                     index=3, path="/data/cat.jpg"))
+    "X[3] ('/data/cat.jpg'): file not found; expected a readable image file"
+    """
+
+    def __init__(self, reason, index=None, path=None, description=None):
+        if description is None and path is not None:
+            description = repr(path)
+        self.reason = reason
+        self.index = index
+        self.path = path
+        self.description = description
+        super().__init__(_format_item_message(reason, index, description))
+
+    def __reduce__(self):
+        # The default reduction would call cls(message) and prefix it twice;
+        # estimators run in joblib workers must be able to send this back.
+        return (type(self), (self.reason, self.index, self.path, self.description))
+
+
+def _format_item_message(reason, index, description):
+    """'X[3] (description): reason', with the parts that are known."""
+    where = "image" if index is None else f"X[{index}]"
+    if description is not None:
+        where = f"{where} ({description})"
+    return f"{where}: {reason}"
+
+
+# -- Kinds of items --------------------------------------------------------------
+# torch and pandas are looked up in sys.modules rather than imported: if they were
+# never imported, X cannot hold their objects, and lists of paths need neither.
+
+
+def _is_tensor(obj):
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _is_path(obj):
+    return isinstance(obj, (str, os.PathLike))
+
+
+def _path_str(obj):
+    if isinstance(obj, str):
+        # Plain str also for numpy's np.str_, whose repr() is not a quoted string.
+        return str(obj)
+    # os.fsdecode also handles PathLike objects whose __fspath__ returns bytes.
+    return os.fsdecode(os.fspath(obj))
+
+
+def _type_name(obj):
+    cls = type(obj)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _shape(obj):
+    return tuple(int(s) for s in obj.shape)
+
+
+def describe_item(item):
+    """Describe one input item for error messages.
+
+    Parameters
+    ----------
+    item : object
+        One element of ``X``.
+
+    Returns
+    -------
+    description : str
+        Short human-readable description: the quoted path, ``"numpy array of
+        shape (5, 5, 2)"``, ``"torch tensor of shape (3, 8, 8)"``, ``"PIL image
+        of mode 'RGB', width 5, height 3"``, or the item's type.
+    path : str or None
+        The path as a string when ``item`` is a path, else None.
+
+    Examples
+    --------
+    >>> describe_item("/data/cat.jpg")
+    ("'/data/cat.jpg'", '/data/cat.jpg')
+    >>> import numpy as np
+    >>> describe_item(np.zeros((5, 5, 2)))
+    ('numpy array of shape (5, 5, 2)', None)
+    """
+    if _is_path(item):
+        path = _path_str(item)
+        return repr(path), path
+    if isinstance(item, np.ndarray):
+        return f"numpy array of shape {_shape(item)}", None
+    if _is_tensor(item):
+        return f"torch tensor of shape {_shape(item)}", None
+    if isinstance(item, Image.Image):
+        description = f"PIL image of mode {item.mode!r}, width {item.width}, height {item.height}"
+        filename = getattr(item, "filename", None)
+        if filename:
+            description += f", read from {os.fsdecode(filename)!r}"
+        return description, None
+    if item is None:
+        return "None", None
+    return f"object of type {_type_name(item)}", None
+
+
+def _unsupported_item(item, index):
+    """The TypeError for an item that is neither a path, an image, an array nor a tensor."""
+    description, _ = describe_item(item)
+    if item is None or (isinstance(item, float) and item != item):
+        reason = "missing value"
+    else:
+        reason = f"unsupported item type {_type_name(item)}"
+    return TypeError(f"{_format_item_message(reason, index, description)}; {_EXPECTED_ITEM}")
+
+
+# -- Arrays and tensors ----------------------------------------------------------
+
+
+def _array_kind(item):
+    """'uint8', 'uint16', 'float' or None (unsupported) for an array or tensor."""
+    if isinstance(item, np.ndarray):
+        if item.dtype == np.uint8:
+            return "uint8"
+        if item.dtype == np.uint16:
+            return "uint16"
+        return "float" if item.dtype.kind == "f" else None
+    torch = sys.modules["torch"]
+    if item.dtype == torch.uint8:
+        return "uint8"
+    if item.dtype == getattr(torch, "uint16", None):
+        return "uint16"
+    return "float" if item.is_floating_point() else None
+
+
+def _item_layout(shape, channels_last):
+    """'hw', 'hwc', 'chw' or None for the shape of one image.
+
+    numpy arrays are read channels-last first, tensors channels-first first,
+    each falling back to the other layout; the 4-D batch rule of
+    :func:`check_images` is the same rule on the trailing three dimensions, so
+    the items of a batch are read the way the batch was.
+    """
+    if len(shape) == 2:
+        return "hw"
+    if len(shape) != 3:
+        return None
+    hwc = shape[2] in (1, 3, 4)
+    chw = shape[0] in (1, 3)
+    if channels_last:
+        return "hwc" if hwc else "chw" if chw else None
+    return "chw" if chw else "hwc" if hwc else None
+
+
+def _check_array(item, index):
+    """Validate the dtype and shape of an array or tensor; return its layout."""
+    description, _ = describe_item(item)
+    if _array_kind(item) is None:
+        hint = ""
+        if isinstance(item, np.ndarray) and item.dtype.kind in "iu":
+            hint = " (for 0-255 data use .astype(np.uint8))"
+        raise ImageInputError(
+            f"unsupported dtype {item.dtype}; {_EXPECTED_DTYPE}{hint}",
+            index=index,
+            description=description,
+        )
+    shape = _shape(item)
+    is_numpy = isinstance(item, np.ndarray)
+    layout = _item_layout(shape, channels_last=is_numpy)
+    if layout is None:
+        expected = _EXPECTED_NUMPY_SHAPE if is_numpy else _EXPECTED_TENSOR_SHAPE
+        raise ImageInputError(expected, index=index, description=description)
+    height, width = shape[1:] if layout == "chw" else shape[:2]
+    if height == 0 or width == 0:
+        raise ImageInputError(
+            "zero-size image; expected at least one pixel", index=index, description=description
+        )
+    return layout
+
+
+def _to_numpy(item):
+    """A numpy view or copy of an array or a tensor (detached, on the CPU)."""
+    if isinstance(item, np.ndarray):
+        return item
+    torch = sys.modules["torch"]
+    tensor = item.detach()
+    if tensor.dtype == torch.bfloat16:
+        # numpy has no bfloat16; float32 holds every bfloat16 value exactly.
+        tensor = tensor.to(torch.float32)
+    return tensor.cpu().resolve_conj().resolve_neg().numpy()
+
+
+def _float_problem(values):
+    """Why float pixel values are unacceptable, or None."""
+    if not np.isfinite(values).all():
+        return "contains NaN or infinite values; expected finite values in [0, 1]"
+    low, high = float(values.min()), float(values.max())
+    if low < -_FLOAT_TOLERANCE or high > 1 + _FLOAT_TOLERANCE:
+        return (
+            f"values range over [{low:.6g}, {high:.6g}]; expected floats in [0, 1] "
+            "(divide 0-255 data by 255, or pass uint8)"
+        )
+    return None
+
+
+def _float_to_uint8(values):
+    # Explicit copy: the in-place operations below must never reach the caller's data.
+    work = values.astype(np.float32 if values.dtype.itemsize <= 4 else np.float64, copy=True)
+    np.clip(work, 0.0, 1.0, out=work)
+    work *= 255
+    np.rint(work, out=work)
+    return work.astype(np.uint8)
+
+
+def _uint16_to_uint8(values):
+    # round(v / 257) in integers: v = 257 k + r rounds up exactly when r >= 129,
+    # and 257 being odd there are no ties. 257 = 65535 / 255 maps the full range.
+    return ((values.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _rgb_from_hwc(pixels):
+    """PIL RGB image from uint8 pixels of shape (H, W, C), C in (1, 3, 4)."""
+    channels = pixels.shape[2]
+    if channels == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    elif channels == 4:
+        pixels = pixels[:, :, :3]
+    return Image.fromarray(np.ascontiguousarray(pixels))
+
+
+def _load_array(item, index):
+    layout = _check_array(item, index)
+    kind = _array_kind(item)
+    pixels = _to_numpy(item)
+    if layout == "chw":
+        pixels = np.moveaxis(pixels, 0, -1)
+    elif layout == "hw":
+        pixels = pixels[:, :, np.newaxis]
+    if kind == "uint16":
+        pixels = _uint16_to_uint8(pixels)
+    elif kind == "float":
+        problem = _float_problem(pixels)
+        if problem is not None:
+            description, _ = describe_item(item)
+            raise ImageInputError(problem, index=index, description=description)
+        pixels = _float_to_uint8(pixels)
+    return _rgb_from_hwc(pixels)
+
+
+# -- PIL images and files --------------------------------------------------------
+
+
+def _pil_to_rgb(img, fail):
+    """Convert a loaded PIL image to mode 'RGB'; ``fail(reason)`` raises."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in _UINT16_MODES:
+        # Image.convert('L' or 'RGB') clips 16-bit values at 255 instead of scaling.
+        return _rgb_from_hwc(_uint16_to_uint8(np.asarray(img))[:, :, np.newaxis])
+    if mode == "I":
+        # 32-bit integers: Pillow's representation of 16-bit grayscale in older
+        # versions and after some operations. Scaling by the 32-bit range would
+        # turn such data black, and scaling by each image's own maximum would make
+        # pixel values depend on the other pixels, so 'I' is read as 16-bit data.
+        values = np.asarray(img)
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > 65535:
+            fail(
+                f"mode 'I' (32-bit integer) values range over [{low}, {high}]; "
+                "expected 16-bit data in [0, 65535]"
+            )
+        return _rgb_from_hwc(_uint16_to_uint8(values)[:, :, np.newaxis])
+    if mode == "F":
+        values = np.asarray(img)
+        problem = _float_problem(values)
+        if problem is not None:
+            fail(f"mode 'F' (32-bit float) {problem}")
+        return _rgb_from_hwc(_float_to_uint8(values)[:, :, np.newaxis])
+    if mode == "P" and "transparency" in img.info:
+        # Same pixels as convert('RGB'), without Pillow's UserWarning about
+        # palette transparency given as bytes.
+        img = img.convert("RGBA")
+    try:
+        return img.convert("RGB")
+    except ValueError:
+        pass
+    # A few modes only reach RGB through an intermediate mode, e.g. premultiplied
+    # 'La' through 'LA' (which un-premultiplies).
+    for intermediate in ("RGBA", "LA"):
+        try:
+            return img.convert(intermediate).convert("RGB")
+        except ValueError:
+            continue
+    fail(f"unsupported PIL image mode {mode!r}; expected an image convertible to RGB")
+
+
+def _low_byte_tiles(img):
+    """Tiles of an unloaded image re-targeted at the low bytes, and how to read them.
+
+    Returns ``(tiles, reading)``, or None unless the image is a 16-bit colour
+    file that Pillow reduces to its high bytes.
+    """
+    tiles, readings = [], set()
+    for tile in getattr(img, "tile", None) or ():
+        args = tile[3]
+        rawmode = args if isinstance(args, str) else None
+        if isinstance(args, tuple) and args and isinstance(args[0], str):
+            rawmode = args[0]
+        target = _LOW_BYTE_RAWMODES.get((img.mode, rawmode))
+        if target is None:
+            return None
+        low_rawmode, reading = target
+        readings.add(reading)
+        new_args = low_rawmode if isinstance(args, str) else (low_rawmode, *args[1:])
+        if hasattr(tile, "_replace"):
+            tiles.append(tile._replace(args=new_args))
+        else:  # Pillow < 11 stores plain tuples
+            tiles.append((tile[0], tile[1], tile[2], new_args))
+    if len(readings) != 1:
+        return None
+    return tiles, readings.pop()
+
+
+def _exact_16bit_rgb(path, high):
+    """Exact 8-bit RGB of a 16-bit colour file, given Pillow's high-byte decoding.
+
+    Returns None when the second decoding is not possible with this Pillow;
+    the caller then keeps Pillow's high-byte image (at most one level off).
+    """
+    try:
+        with Image.open(path) as low_img:
+            retargeted = _low_byte_tiles(low_img)
+            if retargeted is None or low_img.size != high.size or low_img.mode != high.mode:
+                return None
+            low_img.tile, reading = retargeted
+            low_img.load()
+            low = np.asarray(low_img)
+    except Exception:  # noqa: BLE001 - best effort; the first decoding succeeded
+        return None
+    high = np.asarray(high)
+    if reading == "gray_alpha_bytes":
+        # Sanity check of the raw-byte reading: its first byte is the gray high
+        # byte that Pillow's own decoding replicated into R, G and B.
+        if not np.array_equal(low[:, :, 0], high[:, :, 0]):
+            return None
+        gray = (low[:, :, 0].astype(np.uint16) << 8) | low[:, :, 1]
+        return _rgb_from_hwc(_uint16_to_uint8(gray)[:, :, np.newaxis])
+    samples = (high[:, :, :3].astype(np.uint16) << 8) | low[:, :, :3]
+    return _rgb_from_hwc(_uint16_to_uint8(samples))
+
+
+def _exif_orientation(img):
+    try:
+        return int(img.getexif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # noqa: BLE001
+        # Corrupt EXIF is metadata damage, not pixel damage: keep the image
+        # unrotated, as a loader that ignores EXIF (torchvision's) would.
+        return 1
+
+
+def _load_path(item, index):
+    path = _path_str(item)
+
+    def fail(reason, cause=None):
+        raise ImageInputError(reason, index=index, path=path) from cause
+
+    if not path:
+        fail("empty path; expected a path to an image file")
+    try:
+        opened = Image.open(path)
+    except FileNotFoundError as exc:
+        fail("file not found; expected a readable image file", exc)
+    except IsADirectoryError as exc:
+        fail("is a directory; expected an image file", exc)
+    except PermissionError as exc:
+        # Windows reports opening a directory as a permission error.
+        if os.path.isdir(path):
+            fail("is a directory; expected an image file", exc)
+        fail("permission denied; expected a readable image file", exc)
+    except UnidentifiedImageError as exc:
+        fail("not a recognised image file (PIL cannot identify its format); "
+             "expected a readable image file such as JPEG or PNG", exc)
+    except Image.DecompressionBombError as exc:
+        fail(f"{exc}; expected an image within PIL.Image.MAX_IMAGE_PIXELS", exc)
+    except OSError as exc:
+        fail(f"cannot open the file ({exc}); expected a readable image file", exc)
+
+    with opened as img:
+        try:
+            low_tiles = _low_byte_tiles(img)  # must be read before load() clears the tiles
+            # load() decodes everything now, so truncated or corrupt data fails
+            # here, with the index and path, rather than later in a transform.
+            img.load()
+            orientation = _exif_orientation(img)
+            rgb = _exact_16bit_rgb(path, img) if low_tiles is not None else None
+            if rgb is None:
+                rgb = _pil_to_rgb(img, fail)
+        except (ImageInputError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types
+            fail(
+                f"cannot decode the image data ({type(exc).__name__}: {exc}); "
+                "the file may be truncated or corrupt",
+                exc,
+            )
+    method = _EXIF_TRANSPOSE.get(orientation)
+    if method is not None:
+        rgb = rgb.transpose(method)
+    return rgb
+
+
+def _load_pil(img, index):
+    description, _ = describe_item(img)
+
+    def fail(reason, cause=None):
+        raise ImageInputError(reason, index=index, description=description) from cause
+
+    try:
+        img.load()
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        fail(
+            f"cannot load the image data ({type(exc).__name__}: {exc}); "
+            "the file may be truncated or corrupt",
+            exc,
+        )
+    if img.width == 0 or img.height == 0:
+        fail("zero-size image; expected at least one pixel")
+    return _pil_to_rgb(img, fail)
+
+
+def load_rgb(item, index=None):
+    """Return one input item as a fully loaded 8-bit RGB PIL image.
+
+    Parameters
+    ----------
+    item : str, os.PathLike, PIL.Image.Image, numpy.ndarray or torch.Tensor
+        The image:
+
+        - a path: opened with PIL, decoded completely, rotated by its EXIF
+          orientation (as :func:`PIL.ImageOps.exif_transpose` does), and
+          converted to RGB;
+        - a PIL image: converted to RGB (no EXIF rotation: an in-memory
+          image is taken as the caller has it);
+        - a numpy array ``HxW``, ``HxWx1``, ``HxWx3`` or ``HxWx4`` (RGBA), or
+          channels-first ``1xHxW`` / ``3xHxW`` when the last dimension is not
+          1, 3 or 4;
+        - a torch tensor ``3xHxW`` or ``1xHxW``, ``HxW``, or channels-last
+          when the first dimension is not 1 or 3.
+
+        Array and tensor dtypes: ``uint8``; ``uint16`` (scaled by
+        ``round(v / 257)``); floating point, finite and within ``[0, 1]``
+        (scaled by ``round(255 * x)``).
+    index : int or None, default=None
+        Position of the item in ``X``, used in error messages.
+
+    Returns
+    -------
+    image : PIL.Image.Image
+        Mode ``'RGB'``, pixel data loaded. When ``item`` is already a loaded
+        RGB PIL image it is returned as is: do not modify the result in place.
+
+    Raises
+    ------
+    ImageInputError
+        If the file is missing, a directory, not an image, truncated or
+        corrupt, or the pixels have the wrong shape, dtype or range (NaN,
+        infinite, floats outside ``[0, 1]``, 'I' images outside
+        ``[0, 65535]``, zero-size images).
+    TypeError
+        If ``item`` is of an unsupported type.
+
+    Notes
+    -----
+    Mode conversion follows ``Image.convert("RGB")`` (the conversion of
+    torchvision's ``ImageFolder`` loader) for 8-bit modes: alpha is dropped
+    without compositing, palettes are applied, CMYK/YCbCr/LAB/HSV are
+    converted by PIL. Deeper modes are scaled by their full range, where
+    ``convert`` would clip: ``'I;16*'`` and ``'I'`` (read as 16-bit data;
+    values outside ``[0, 65535]`` are an error) by ``round(v / 257)``,
+    ``'F'`` (read as ``[0, 1]``) by ``round(255 * x)``. 16-bit colour PNG
+    and TIFF files, which Pillow reduces to their high bytes, are decoded a
+    second time for their low bytes, so they too get ``round(v / 257)``.
+    ICC profiles are ignored. PIL's global ``ImageFile.LOAD_TRUNCATED_IMAGES``
+    is left as it is (by default, truncated files fail).
+    """
+    if _is_path(item):
+        return _load_path(item, index)
+    if isinstance(item, Image.Image):
+        return _load_pil(item, index)
+    if isinstance(item, np.ndarray) or _is_tensor(item):
+        return _load_array(item, index)
+    raise _unsupported_item(item, index)
+
+
+# -- Containers ------------------------------------------------------------------
+
+
+def _batch_layout(shape, channels_last):
+    """'nhwc' or 'nchw' for a 4-D batch shape, or None."""
+    nhwc = shape[3] in (1, 3, 4)
+    nchw = shape[1] in (1, 3)
+    if channels_last:
+        return "nhwc" if nhwc else "nchw" if nchw else None
+    return "nchw" if nchw else "nhwc" if nhwc else None
+
+
+def _split_batch(X, kind):
+    """The items of a numeric numpy array or tensor X (kind 'numpy array'/'torch tensor')."""
+    shape = _shape(X)
+    channels_last = kind == "numpy array"
+    if X.ndim == 4:
+        if shape[0] == 0:
+            raise ValueError("X is empty: expected at least one image")
+        if _array_kind(X) is None:
+            raise ValueError(f"X is a 4-D {kind} of dtype {X.dtype}; {_EXPECTED_DTYPE}")
+        if _batch_layout(shape, channels_last) is None:
+            expected = (
+                "(N, H, W, C) with C in (1, 3, 4), or (N, C, H, W) with C in (1, 3)"
+                if channels_last
+                else "(N, C, H, W) with C in (1, 3), or (N, H, W, C) with C in (1, 3, 4)"
+            )
+            raise ValueError(
+                f"X is a 4-D {kind} of shape {shape} with an unsupported number of "
+                f"channels; expected a batch {expected}"
+            )
+        # Views, not copies: the items are read with the same rule (see _item_layout).
+        return list(X)
+    if X.ndim in (2, 3):
+        raise ValueError(
+            f"X is a {X.ndim}-D {kind} of shape {shape}, which is ambiguous: wrap a single "
+            "image in a list ([image]), or pass a 4-D batch "
+            "(add a channel axis to a stack of grayscale images, e.g. X[..., None])"
+        )
+    raise ValueError(f"X is a {X.ndim}-D {kind} of shape {shape}; {_EXPECTED_X}")
+
+
+def _split_numpy(X):
+    if X.dtype.kind in "OUS":
+        # Object and string arrays hold one item per element: 1-D, or a single
+        # column as a ColumnTransformer passes from a numpy input.
+        if X.ndim == 1:
+            return list(X)
+        if X.ndim == 2 and X.shape[1] == 1:
+            return list(X[:, 0])
+        raise ValueError(
+            f"X is a numpy array of dtype {X.dtype} and shape {_shape(X)}; "
+            "expected a 1-D array (or a single column) of images or paths"
+        )
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: X is a numpy array of dtype {X.dtype}; {_EXPECTED_DTYPE}")
+    if X.dtype.kind not in "uif":
+        raise ValueError(f"X is a numpy array of dtype {X.dtype}; {_EXPECTED_DTYPE}")
+    return _split_batch(X, "numpy array")
+
+
+def _check_item(item, index):
+    """Cheap per-item validation: type, array shape and dtype; no I/O."""
+    if _is_path(item):
+        if not _path_str(item):
+            raise ImageInputError("empty path; expected a path to an image file", index=index, path="")
+    elif isinstance(item, Image.Image):
+        if item.width == 0 or item.height == 0:
+            description, _ = describe_item(item)
+            raise ImageInputError(
+                "zero-size image; expected at least one pixel", index=index, description=description
+            )
+    elif isinstance(item, np.ndarray) or _is_tensor(item):
+        _check_array(item, index)
+    else:
+        raise _unsupported_item(item, index)
+
+
+def check_images(X):
+    """Validate an input container and return its items as a list.
+
+    Only the container and each item's type, shape and dtype are checked:
+    no file is opened and no pixel is read (see :func:`load_rgb`).
+
+    Parameters
+    ----------
+    X : sequence, numpy.ndarray, torch.Tensor, pandas.Series or pandas.DataFrame
+        - a list, tuple, 1-D object array or other iterable of items (file
+          paths, PIL images, numpy arrays, torch tensors; kinds may be mixed);
+        - a pandas Series, or a one-column DataFrame (as a ColumnTransformer
+          passes), of items, typically paths;
+        - a 4-D numpy array ``(N, H, W, C)``, C in (1, 3, 4), or ``(N, C, H,
+          W)``, C in (1, 3), when the last dimension is not 1, 3 or 4;
+        - a 4-D torch tensor ``(N, C, H, W)``, C in (1, 3), or ``(N, H, W,
+          C)``, C in (1, 3, 4), when dimension 1 is not 1 or 3.
+
+    Returns
+    -------
+    items : list
+        The ``n >= 1`` items, in order; for batches, views ``X[i]``.
+
+    Raises
+    ------
+    TypeError
+        If X is None, a single path or PIL image (wrap it in a list), not
+        iterable, a mapping or a set, or holds an item of unsupported type.
+    ValueError
+        If X is empty, a DataFrame with other than one column, a 2-D or 3-D
+        numeric array or tensor (ambiguous), or a batch with an unsupported
+        channel count or dtype.
+    ImageInputError
+        If an array or tensor item has an unsupported shape or dtype, is
+        zero-size, or a path is empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> items = check_images(np.zeros((2, 4, 4, 3), dtype=np.uint8))
+    >>> len(items), items[0].shape
+    (2, (4, 4, 3))
+    """
+    if X is None:
+        raise TypeError(f"X is None; {_EXPECTED_X}")
+    if _is_path(X) or isinstance(X, bytes):
+        shown = repr(_path_str(X)) if _is_path(X) else repr(X)
+        raise TypeError(
+            f"X is a single path ({shown}), not a sequence of images; "
+            f"wrap it in a list: [{shown}]"
+        )
+    if isinstance(X, Image.Image):
+        raise TypeError("X is a single PIL image, not a sequence of images; wrap it in a list: [image]")
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
+        raise TypeError(f"X is a sparse matrix ({_type_name(X)}): sparse input is not supported; {_EXPECTED_X}")
+
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(X, pandas.DataFrame):
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"X is a DataFrame with {X.shape[1]} columns {list(X.columns)!r}; expected "
+                "exactly one column of image paths (select it, e.g. X[['path']])"
+            )
+        X = X.iloc[:, 0]
+    if pandas is not None and isinstance(X, pandas.Series):
+        items = X.tolist()
+    elif isinstance(X, np.ndarray):
+        items = _split_numpy(X)
+    elif _is_tensor(X):
+        items = _split_batch(X, "torch tensor")
+    elif isinstance(X, (Mapping, Set)):
+        raise TypeError(f"X is a {_type_name(X)}; {_EXPECTED_X}")
+    else:
+        try:
+            items = list(X)
+        except TypeError:
+            raise TypeError(f"X of type {_type_name(X)} is not a sequence; {_EXPECTED_X}") from None
+
+    if not items:
+        raise ValueError("X is empty: expected at least one image")
+    for index, item in enumerate(items):
+        _check_item(item, index)
+    return items
+
+
+# -- Cache keys ------------------------------------------------------------------
+
+
+def _hash_fields(*fields):
+    """blake2b-128 hex digest of length-prefixed fields (str, int or buffers)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for field in fields:
+        if isinstance(field, str):
+            field = field.encode("utf-8", "surrogateescape")
+        elif isinstance(field, Integral):
+            field = str(int(field)).encode()
+        view = memoryview(field)
+        # Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+        digest.update(view.nbytes.to_bytes(8, "little"))
+        digest.update(view)
+    return digest.hexdigest()
+
+
+def image_key(item, index=None):
+    """A stable hex digest identifying an item's image content, for caches.
+
+    Parameters
+    ----------
+    item : str, os.PathLike, PIL.Image.Image, numpy.ndarray or torch.Tensor
+        One input item.
+    index : int or None, default=None
+        Position of the item in ``X``, used in error messages.
+
+    Returns
+    -------
+    key : str
+        32 hexadecimal characters (blake2b, 16 bytes), computed from:
+
+        - paths: the absolute path with symlinks resolved, the file size and
+          its modification time in nanoseconds (the file is not read; a
+          touched or rewritten file gets a new key);
+        - PIL images: mode, size, palette and pixel bytes (the image is loaded);
+        - arrays and tensors: dtype, shape and the bytes in C order (tensors
+          copied to the CPU).
+
+        Items of different kinds never share a key.
+
+    Raises
+    ------
+    ImageInputError
+        If a path cannot be inspected (missing, a directory) or a PIL image
+        cannot be loaded.
+    TypeError
+        If ``item`` is of an unsupported type, or an array holding objects.
+    """
+    if _is_path(item):
+        path = _path_str(item)
+        resolved = os.path.realpath(path)
+        try:
+            status = os.stat(resolved)
+        except FileNotFoundError as exc:
+            raise ImageInputError(
+                "file not found; expected a readable image file", index=index, path=path
+            ) from exc
+        except OSError as exc:
+            raise ImageInputError(
+                f"cannot inspect the file ({exc}); expected a readable image file",
+                index=index,
+                path=path,
+            ) from exc
+        if stat.S_ISDIR(status.st_mode):
+            raise ImageInputError("is a directory; expected an image file", index=index, path=path)
+        return _hash_fields("path", resolved, status.st_size, status.st_mtime_ns)
+    if isinstance(item, Image.Image):
+        description, _ = describe_item(item)
+        try:
+            item.load()
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ImageInputError(
+                f"cannot load the image data ({type(exc).__name__}: {exc})",
+                index=index,
+                description=description,
+            ) from exc
+        # Two palette images with the same indices differ by their palettes.
+        palette = bytes(item.getpalette() or ()) if item.palette is not None else b""
+        return _hash_fields("pil", item.mode, item.width, item.height, palette, item.tobytes())
+    if isinstance(item, np.ndarray):
+        if item.dtype.hasobject:
+            raise TypeError(
+                _format_item_message(
+                    f"numpy array of dtype {item.dtype} holds Python objects", index, None
+                )
+                + f"; {_EXPECTED_DTYPE}"
+            )
+        data = np.ascontiguousarray(item)
+        shape = ",".join(map(str, item.shape))
+        return _hash_fields("numpy", data.dtype.str, shape, data.reshape(-1).view(np.uint8))
+    if _is_tensor(item):
+        torch = sys.modules["torch"]
+        tensor = item.detach().cpu().resolve_conj().resolve_neg().contiguous()
+        shape = ",".join(map(str, tensor.shape))
+        raw = tensor.reshape(-1).view(torch.uint8).numpy()
+        return _hash_fields("torch", str(tensor.dtype), shape, raw)
+    raise _unsupported_item(item, index)
+
+
+# -- Ordered parallel decoding ----------------------------------------------------
+
+
+def parallel_map(fn, items, num_workers, lookahead):
+    """Yield ``fn(i, item)`` for each item, in order, computing ahead in threads.
+
+    PIL's decoding and resizing release the GIL, so a few threads decode
+    the next images while the caller computes on the current one.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(index, item)``.
+    items : iterable
+        The items; consumed lazily, at most ``lookahead`` ahead.
+    num_workers : int
+        Number of worker threads; 0 runs ``fn`` inline in the caller's thread.
+    lookahead : int
+        Maximum number of items submitted but not yet yielded (>= 1); bounds
+        memory. Values below ``num_workers`` leave workers idle. Ignored when
+        ``num_workers`` is 0.
+
+    Yields
+    ------
+    result : object
+        ``fn(i, item)``, in the order of ``items``.
+
+    Raises
+    ------
+    Exception
+        Whatever ``fn`` (or iterating ``items``) raised, at the position of the
+        failing item, after the results before it were yielded.
+
+    Notes
+    -----
+    Closing the generator early (``close()``, ``break`` out of a loop,
+    garbage collection) cancels the pending calls and waits for the at most
+    ``num_workers`` running ones, so no work outlives the generator.
+    """
+    if isinstance(num_workers, bool) or not isinstance(num_workers, Integral) or num_workers < 0:
+        raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
+    if isinstance(lookahead, bool) or not isinstance(lookahead, Integral) or lookahead < 1:
+        raise ValueError(f"lookahead must be an integer >= 1, got {lookahead!r}")
+    # Arguments are checked above, at call time; the work starts at the first next().
+    if num_workers == 0:
+        return _inline_map(fn, items)
+    return _threaded_map(fn, items, int(num_workers), int(lookahead))
+
+
+def _inline_map(fn, items):
+    for index, item in enumerate(items):
+        yield fn(index, item)
+
+
+def _threaded_map(fn, items, num_workers, lookahead):
+    enumerated = enumerate(items)
+    pending = deque()
+    source_error = None
+    executor = ThreadPoolExecutor(max_workers=num_workers, thread_name_prefix="skvgg-images")
+
+    def submit_next():
+        # An error raised by `items` itself is kept until the results before
+        # it have been yielded, so it surfaces at its own position.
+        nonlocal source_error
+        if source_error is not None:
+            return
+        try:
+            index, item = next(enumerated)
+        except StopIteration:
+            source_error = StopIteration
+            return
+        except Exception as exc:  # noqa: BLE001
+            source_error = exc
+            return
+        pending.append(executor.submit(fn, index, item))
+
+    try:
+        for _ in range(lookahead):
+            submit_next()
+        while pending:
+            result = pending.popleft().result()
+            # Refill before yielding, so the workers keep going while the caller
+            # uses this result.
+            submit_next()
+            yield result
+        if source_error is not None and source_error is not StopIteration:
+            raise source_error
+    finally:
+        for future in pending:
+            future.cancel()
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,146 @@
+"""Where and how networks run: device and precision choice, a shared model registry, OOM recovery."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from collections import OrderedDict
+
+import torch
+
+__all__ = [
+    "resolve_device",
+    "resolve_precision",
+    "autocast",
+    "shared_network",
+    "clear_network_cache",
+    "is_out_of_memory",
+    "run_with_backoff",
+]
+
+_PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else Apple MPS, else CPU; other values are checked.
+
+    Raises
+    ------
+    ValueError
+        For a device name torch does not know, or one that is not available here.
+    """
+    if isinstance(device, torch.device):
+        resolved = device
+    elif device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    else:
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f"device={device!r} is not a torch device ('auto', 'cpu', 'cuda', 'cuda:1', 'mps')") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available on this machine; use 'auto' or 'cpu'")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if resolved.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was requested but Apple MPS is not available; use 'auto' or 'cpu'")
+    return resolved
+
+
+def resolve_precision(precision, device: torch.device) -> torch.dtype:
+    """``"auto"`` -> bfloat16 autocast on CUDA, float32 elsewhere (CPUs without bf16 units get slower)."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be 'auto' or one of {list(_PRECISIONS)}, got {precision!r}")
+    return _PRECISIONS[precision]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """Mixed-precision context for ``dtype``; a no-op for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# --- the shared network registry --------------------------------------------------------------
+# Clones of a featurizer (GridSearchCV makes one per candidate and fold) must not each load
+# 500 MB of weights. Networks used read-only are kept here, keyed by everything that
+# determines their values and placement, in a small LRU.
+
+_NETWORKS: OrderedDict = OrderedDict()
+_NETWORKS_LOCK = threading.Lock()
+NETWORK_CACHE_SIZE = 2
+
+
+def shared_network(key: tuple, build):
+    """Return the network registered under ``key``, building it with ``build()`` if needed.
+
+    The network must be used read-only (eval mode, no gradient): every holder of the
+    same key gets the same object.
+    """
+    with _NETWORKS_LOCK:
+        if key in _NETWORKS:
+            _NETWORKS.move_to_end(key)
+            return _NETWORKS[key]
+    network = build()
+    with _NETWORKS_LOCK:
+        network = _NETWORKS.setdefault(key, network)
+        _NETWORKS.move_to_end(key)
+        while len(_NETWORKS) > NETWORK_CACHE_SIZE:
+            _NETWORKS.popitem(last=False)
+    return network
+
+
+def clear_network_cache() -> None:
+    """Forget every shared network (frees their memory once no estimator holds them)."""
+    with _NETWORKS_LOCK:
+        _NETWORKS.clear()
+
+
+# --- out-of-memory recovery -------------------------------------------------------------------
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for allocation failures on any device (CUDA, MPS and the CPU allocator)."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    message = str(error)
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in message or "can't allocate memory" in message or "MPS backend out of memory" in message
+    )
+
+
+def run_with_backoff(fn, batch: torch.Tensor, state: dict, what: str = "batch"):
+    """Apply ``fn`` to ``batch``, splitting it in halves while the device runs out of memory.
+
+    ``state["batch_size"]`` is lowered to the size that worked, so later batches start
+    there; a warning says so once per halving. A single item that does not fit re-raises.
+    Returns the list of ``fn`` results, one per chunk, in order.
+    """
+    size = min(len(batch), state["batch_size"])
+    results, start = [], 0
+    while start < len(batch):
+        chunk = batch[start : start + size]
+        try:
+            results.append(fn(chunk))
+        except Exception as error:
+            if not is_out_of_memory(error) or size == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            size = max(1, size // 2)
+            state["batch_size"] = size
+            warnings.warn(
+                f"Out of memory on a {what} of {len(chunk)}; retrying with batch_size={size}.",
+                ResourceWarning,
+                stacklevel=3,
+            )
+            continue
+        start += len(chunk)
+    return results
