@@ -131,9 +131,7 @@ def bench_grid(paths, batch_size):
 def bench_dense(paths):
     scales = (256, 384, 512)
     model = torchvision_vgg16()
-    featurizer = VGGFeaturizer(
-        weights=model.state_dict(), scales=scales, flip=True, batch_size=2, device="cpu"
-    ).fit(paths)
+    featurizer = VGGFeaturizer(weights=model.state_dict(), scales=scales, flip=True, batch_size=2, device="cpu").fit(paths)
     network = featurizer._get_network()
     pre = Preprocessing()
     ready = []
@@ -170,9 +168,11 @@ def bench_memory(n, batch_size):
     results = []
     for count in (n, 10 * n):
         with tempfile.TemporaryDirectory() as directory:
-            code = (
-                "import sys; sys.path.insert(0, %r); import featurizer_speed as b; b._memory_child(%r, %d, %d)"
-                % (str(Path(__file__).parent), directory, count, batch_size)
+            code = "import sys; sys.path.insert(0, %r); import featurizer_speed as b; b._memory_child(%r, %d, %d)" % (
+                str(Path(__file__).parent),
+                directory,
+                count,
+                batch_size,
             )
             line = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
             results.append(json.loads(line.strip().splitlines()[-1]))

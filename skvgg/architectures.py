@@ -94,9 +94,7 @@ def _build_specs() -> dict[str, ArchSpec]:
         specs[name] = ArchSpec(name, config, False, _count_weight_layers(config), tv)
         if config in in_torchvision:
             # torchvision offers a batch-norm twin exactly for these four.
-            specs[name + "_bn"] = ArchSpec(
-                name + "_bn", config, True, _count_weight_layers(config), name + "_bn"
-            )
+            specs[name + "_bn"] = ArchSpec(name + "_bn", config, True, _count_weight_layers(config), name + "_bn")
     return specs
 
 
@@ -149,6 +147,5 @@ def resolve_arch(arch) -> ArchSpec:
     if name in _SPECS:
         return _SPECS[name]
     raise ValueError(
-        f"Unknown VGG architecture {arch!r}. Expected one of {list_archs()} "
-        f"or a paper configuration letter {list(_ALIASES)}."
+        f"Unknown VGG architecture {arch!r}. Expected one of {list_archs()} or a paper configuration letter {list(_ALIASES)}."
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 import os
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -17,9 +16,10 @@ from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
-from .images import ImageInputError, check_images, describe_item, image_key, load_rgb, parallel_map
+from .images import ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG
-from .runtime import autocast, resolve_device, resolve_precision, run_with_backoff, shared_network
+from .pipeline import ViewGroup, describe
+from .runtime import resolve_device, resolve_precision, shared_network
 from .views import center_view, dense_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
@@ -29,11 +29,6 @@ __all__ = ["VGGFeaturizer", "ImageFailureWarning"]
 
 class ImageFailureWarning(UserWarning):
     """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
-
-
-def default_num_workers() -> int:
-    # Decoding threads; PIL releases the GIL while decoding and resizing.
-    return min(8, os.cpu_count() or 1)
 
 
 class VGGFeaturizer(TransformerMixin, BaseEstimator):
@@ -212,9 +207,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         self._network = None
         network = self._get_network()
         self._widths_ = [self._layer_width(network, name) for name in layers]
-        self.n_features_out_ = sum(self._widths_) * (
-            len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1
-        )
+        self.n_features_out_ = sum(self._widths_) * (len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1)
         self.failures_ = []
         return self
 
@@ -275,7 +268,8 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     def __getstate__(self):
         # The weights are re-obtained from their source on first use: a pickled
         # featurizer stays small and loads on a machine with another device.
-        state = super().__getstate__()
+        # object.__getstate__ returns the instance's own __dict__: copy before editing.
+        state = dict(super().__getstate__())
         state["_network"] = None
         return state
 
@@ -354,99 +348,31 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             self.precision if self.precision != "auto" else str(resolve_precision("auto", resolve_device(self.device))),
         )
 
-    def _views(self, item, index):
-        """Decode one image and cut its network inputs: a list (per scale) of view lists."""
-        image = load_rgb(item, index)
+    def _make_groups(self, image, index):
+        """One view group per scale: the view and, with ``flip``, its mirror."""
         pre = self.preprocessing_
         if self.scales_ is None:
-            return [center_view(image, pre.resize_size, pre.crop_size, mirror=self.flip)]
-        return [dense_view(image, q, mirror=self.flip) for q in self.scales_]
+            return [ViewGroup(center_view(image, pre.resize_size, pre.crop_size, mirror=self.flip))]
+        return [ViewGroup(dense_view(image, q, mirror=self.flip), dense=True) for q in self.scales_]
 
     def _describe(self, items, indices):
-        """Yield ``(index, descriptor or exception)`` for the given images, batching the network.
-
-        Decoding runs ahead in worker threads; views of equal size are grouped into
-        batches of up to ``batch_size`` network inputs; an image's descriptor is
-        yielded once all its scales are done.
-        """
+        """Yield ``(index, descriptor or exception)`` for the given images."""
         network = self._get_network()
         device = next(network.parameters()).device
-        dtype = resolve_precision(self.precision, device)
-        n_scales = 1 if self.scales_ is None else len(self.scales_)
-        batch_state = {"batch_size": self.batch_size}
-        buckets: dict[tuple, list] = {}  # shape -> [(index, scale, views tensor)]
-        partial: dict[int, list] = {}
-        workers = default_num_workers() if self.num_workers is None else self.num_workers
-
-        def decode(i, item):
-            try:
-                return self._views(item, i)
-            except Exception as error:  # reported per image below
-                if self.on_error == "raise":
-                    raise
-                return error
-
-        def flush(shape):
-            units = buckets.pop(shape)
-            batch = torch.cat([views for _, _, views in units])
-            descriptors = self._forward(network, batch, device, dtype, batch_state)
-            start = 0
-            for index, scale, views in units:
-                # Mirrors are averaged into their image's descriptor (Appendix B).
-                partial[index][scale] = descriptors[start : start + len(views)].mean(0)
-                start += len(views)
-            for index, _, _ in units:
-                if index in partial and all(d is not None for d in partial[index]):
-                    yield index, self._combine(partial.pop(index))
-
-        chosen = [(i, items[i]) for i in indices]
-        decoded = parallel_map(lambda k, pair: decode(*pair), chosen, workers, 2 * self.batch_size)
-        for (index, _), result in zip(chosen, decoded):
-            if isinstance(result, BaseException):
-                yield index, result
-                continue
-            partial[index] = [None] * n_scales
-            for scale, views in enumerate(result):
-                stacked = torch.stack(views)
-                shape = tuple(stacked.shape[1:])
-                buckets.setdefault(shape, []).append((index, scale, stacked))
-                if sum(len(unit[2]) for unit in buckets[shape]) >= self.batch_size:
-                    yield from flush(shape)
-            pending = sum(len(unit[2]) for units in buckets.values() for unit in units)
-            if pending > 4 * self.batch_size:  # many distinct sizes: do not hoard views
-                for shape in list(buckets):
-                    yield from flush(shape)
-        for shape in list(buckets):
-            yield from flush(shape)
-
-    def _forward(self, network, batch, device, dtype, batch_state) -> np.ndarray:
-        """uint8 views ``(N, 3, H, W)`` -> one pooled, concatenated descriptor per view."""
-        dense = self.scales_ is not None
-
-        def run(chunk):
-            if device.type == "cuda":
-                chunk = chunk.pin_memory().to(device, non_blocking=True)
-            else:
-                chunk = chunk.to(device)
-            x = self.preprocessing_.normalize(chunk).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast(device, dtype):
-                activations = network.extract(x, self.layers_, dense=dense)
-            parts = []
-            for name in self.layers_:
-                a = activations[name].float()
-                if a.ndim == 4:
-                    a = a.mean(dim=(2, 3)) if self.pooling == "avg" else a.amax(dim=(2, 3))
-                parts.append(a)
-            return torch.cat(parts, dim=1).cpu()
-
-        return torch.cat(run_with_backoff(run, batch, batch_state, what="featurizer batch")).numpy()
-
-    def _combine(self, per_scale: list) -> np.ndarray:
-        if len(per_scale) == 1:
-            return per_scale[0]
-        if self.scale_pooling == "stack":
-            return np.concatenate(per_scale)
-        return np.mean(per_scale, axis=0)
+        return describe(
+            network,
+            items,
+            indices,
+            self._make_groups,
+            layers=self.layers_,
+            preprocessing=self.preprocessing_,
+            pooling=self.pooling,
+            combine="stack" if self.scale_pooling == "stack" else "mean",
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            on_error=self.on_error,
+            dtype=resolve_precision(self.precision, device),
+        )
 
     # --- names and tags --------------------------------------------------------------------
 

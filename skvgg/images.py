@@ -50,21 +50,15 @@ __all__ = [
     "parallel_map",
 ]
 
-_EXPECTED_ITEM = (
-    "expected a file path (str or os.PathLike), a PIL image, a numpy array or a torch tensor"
-)
+_EXPECTED_ITEM = "expected a file path (str or os.PathLike), a PIL image, a numpy array or a torch tensor"
 _EXPECTED_X = (
     "expected a sequence of images (file paths, PIL images, numpy arrays or torch tensors), "
     "a pandas Series or one-column DataFrame of paths, a 4-D numpy array (N, H, W, C) "
     "or a 4-D torch tensor (N, C, H, W)"
 )
 _EXPECTED_DTYPE = "expected uint8, uint16 or floating point (with values in [0, 1])"
-_EXPECTED_NUMPY_SHAPE = (
-    "expected HxW, HxWx1, HxWx3 or HxWx4 (channels last), or a 1xHxW or 3xHxW channels-first array"
-)
-_EXPECTED_TENSOR_SHAPE = (
-    "expected 3xHxW or 1xHxW (channels first), HxW, or a channels-last HxWx1, HxWx3 or HxWx4 tensor"
-)
+_EXPECTED_NUMPY_SHAPE = "expected HxW, HxWx1, HxWx3 or HxWx4 (channels last), or a 1xHxW or 3xHxW channels-first array"
+_EXPECTED_TENSOR_SHAPE = "expected 3xHxW or 1xHxW (channels first), HxW, or a channels-last HxWx1, HxWx3 or HxWx4 tensor"
 
 # Floats a hair outside [0, 1] are rounding error of float arithmetic (e.g. a
 # normalisation undone), not bad data: they are clipped rather than rejected.
@@ -301,9 +295,7 @@ def _check_array(item, index):
         raise ImageInputError(expected, index=index, description=description)
     height, width = shape[1:] if layout == "chw" else shape[:2]
     if height == 0 or width == 0:
-        raise ImageInputError(
-            "zero-size image; expected at least one pixel", index=index, description=description
-        )
+        raise ImageInputError("zero-size image; expected at least one pixel", index=index, description=description)
     return layout
 
 
@@ -325,10 +317,7 @@ def _float_problem(values):
         return "contains NaN or infinite values; expected finite values in [0, 1]"
     low, high = float(values.min()), float(values.max())
     if low < -_FLOAT_TOLERANCE or high > 1 + _FLOAT_TOLERANCE:
-        return (
-            f"values range over [{low:.6g}, {high:.6g}]; expected floats in [0, 1] "
-            "(divide 0-255 data by 255, or pass uint8)"
-        )
+        return f"values range over [{low:.6g}, {high:.6g}]; expected floats in [0, 1] (divide 0-255 data by 255, or pass uint8)"
     return None
 
 
@@ -395,10 +384,7 @@ def _pil_to_rgb(img, fail):
         values = np.asarray(img)
         low, high = int(values.min()), int(values.max())
         if low < 0 or high > 65535:
-            fail(
-                f"mode 'I' (32-bit integer) values range over [{low}, {high}]; "
-                "expected 16-bit data in [0, 65535]"
-            )
+            fail(f"mode 'I' (32-bit integer) values range over [{low}, {high}]; expected 16-bit data in [0, 65535]")
         return _rgb_from_hwc(_uint16_to_uint8(values)[:, :, np.newaxis])
     if mode == "F":
         values = np.asarray(img)
@@ -508,8 +494,10 @@ def _load_path(item, index):
             fail("is a directory; expected an image file", exc)
         fail("permission denied; expected a readable image file", exc)
     except UnidentifiedImageError as exc:
-        fail("not a recognised image file (PIL cannot identify its format); "
-             "expected a readable image file such as JPEG or PNG", exc)
+        fail(
+            "not a recognised image file (PIL cannot identify its format); expected a readable image file such as JPEG or PNG",
+            exc,
+        )
     except Image.DecompressionBombError as exc:
         fail(f"{exc}; expected an image within PIL.Image.MAX_IMAGE_PIXELS", exc)
     except OSError as exc:
@@ -529,8 +517,7 @@ def _load_path(item, index):
             raise
         except Exception as exc:  # noqa: BLE001 - decoders raise many types
             fail(
-                f"cannot decode the image data ({type(exc).__name__}: {exc}); "
-                "the file may be truncated or corrupt",
+                f"cannot decode the image data ({type(exc).__name__}: {exc}); the file may be truncated or corrupt",
                 exc,
             )
     method = _EXIF_TRANSPOSE.get(orientation)
@@ -551,8 +538,7 @@ def _load_pil(img, index):
         raise
     except Exception as exc:  # noqa: BLE001
         fail(
-            f"cannot load the image data ({type(exc).__name__}: {exc}); "
-            "the file may be truncated or corrupt",
+            f"cannot load the image data ({type(exc).__name__}: {exc}); the file may be truncated or corrupt",
             exc,
         )
     if img.width == 0 or img.height == 0:
@@ -652,8 +638,7 @@ def _split_batch(X, kind):
                 else "(N, C, H, W) with C in (1, 3), or (N, H, W, C) with C in (1, 3, 4)"
             )
             raise ValueError(
-                f"X is a 4-D {kind} of shape {shape} with an unsupported number of "
-                f"channels; expected a batch {expected}"
+                f"X is a 4-D {kind} of shape {shape} with an unsupported number of channels; expected a batch {expected}"
             )
         # Views, not copies: the items are read with the same rule (see _item_layout).
         return list(X)
@@ -693,9 +678,7 @@ def _check_item(item, index):
     elif isinstance(item, Image.Image):
         if item.width == 0 or item.height == 0:
             description, _ = describe_item(item)
-            raise ImageInputError(
-                "zero-size image; expected at least one pixel", index=index, description=description
-            )
+            raise ImageInputError("zero-size image; expected at least one pixel", index=index, description=description)
     elif isinstance(item, np.ndarray) or _is_tensor(item):
         _check_array(item, index)
     else:
@@ -749,10 +732,7 @@ def check_images(X):
         raise TypeError(f"X is None; {_EXPECTED_X}")
     if _is_path(X) or isinstance(X, bytes):
         shown = repr(_path_str(X)) if _is_path(X) else repr(X)
-        raise TypeError(
-            f"X is a single path ({shown}), not a sequence of images; "
-            f"wrap it in a list: [{shown}]"
-        )
+        raise TypeError(f"X is a single path ({shown}), not a sequence of images; wrap it in a list: [{shown}]")
     if isinstance(X, Image.Image):
         raise TypeError("X is a single PIL image, not a sequence of images; wrap it in a list: [image]")
     if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
@@ -843,9 +823,7 @@ def image_key(item, index=None):
         try:
             status = os.stat(resolved)
         except FileNotFoundError as exc:
-            raise ImageInputError(
-                "file not found; expected a readable image file", index=index, path=path
-            ) from exc
+            raise ImageInputError("file not found; expected a readable image file", index=index, path=path) from exc
         except OSError as exc:
             raise ImageInputError(
                 f"cannot inspect the file ({exc}); expected a readable image file",
@@ -873,9 +851,7 @@ def image_key(item, index=None):
     if isinstance(item, np.ndarray):
         if item.dtype.hasobject:
             raise TypeError(
-                _format_item_message(
-                    f"numpy array of dtype {item.dtype} holds Python objects", index, None
-                )
+                _format_item_message(f"numpy array of dtype {item.dtype} holds Python objects", index, None)
                 + f"; {_EXPECTED_DTYPE}"
             )
         data = np.ascontiguousarray(item)

@@ -180,6 +180,24 @@ class VGG(nn.Module):
             out.update(self._classifier_dense(x, wanted) if dense else self._classifier_standard(x, wanted))
         return out
 
+    def forward_from(self, x: torch.Tensor, layer: str | None) -> torch.Tensor:
+        """Standard form from the activation named ``layer`` on: ``x`` -> logits.
+
+        ``model.forward_from(model.extract(x, name)[name], name)`` equals ``model(x)``;
+        ``layer=None`` runs the whole network. Lets a fine-tuner run the frozen part of
+        the network once (or without autograd) and only the trainable rest with it.
+        """
+        if layer is None:
+            return self(x)
+        if layer in self._feature_index:
+            for module in self.features[self._feature_index[layer] + 1 :]:
+                x = module(x)
+            return self.classifier(torch.flatten(self.avgpool(x), 1))
+        start = {"fc6": 2, "fc7": 5}.get(layer)
+        if start is None:
+            raise ValueError(f"forward_from needs a layer before the logits; got {layer!r}")
+        return self.classifier[start:](x)
+
     def _classifier_standard(self, x: torch.Tensor, wanted: Iterable[str]) -> dict[str, torch.Tensor]:
         x = torch.flatten(self.avgpool(x), 1)
         return self._run_fc(x, wanted, self._fc_standard)

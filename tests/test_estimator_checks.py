@@ -10,7 +10,7 @@ needs a table to be accepted is therefore expected to fail, for that one reason.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvgg import Preprocessing, VGGFeaturizer
+from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
 
 TABLE_IS_NOT_IMAGES = "feeds a 2-D numeric table, which is not a batch of images and is refused"
 
@@ -54,6 +54,24 @@ FEATURIZER_EXPECTED_FAILURES.update(
 )
 
 
+CLASSIFIER_EXPECTED_FAILURES = {
+    **FEATURIZER_EXPECTED_FAILURES,
+    **{
+        name: TABLE_IS_NOT_IMAGES
+        for name in [
+            "check_classifier_data_not_an_array",
+            "check_classifiers_classes",
+            "check_classifiers_train",
+            "check_supervised_y_2d",
+            "check_class_weight_classifiers",
+            "check_decision_proba_consistency",
+        ]
+    },
+    "check_classifiers_one_label": TABLE_IS_NOT_IMAGES + " (before the single class could be reported)",
+    "check_classifiers_regression_target": TABLE_IS_NOT_IMAGES + " (before the continuous target could be reported)",
+}
+
+
 def small_featurizer():
     # Random seeded VGG11 on 32x32 views: the checks exercise the API, not the numbers.
     return VGGFeaturizer(
@@ -68,6 +86,23 @@ def small_featurizer():
 
 @parametrize_with_checks([small_featurizer()], expected_failed_checks=lambda est: FEATURIZER_EXPECTED_FAILURES)
 def test_sklearn_compatible_featurizer(estimator, check):
+    check(estimator)
+
+
+def small_classifier():
+    return VGGClassifier(
+        arch="vgg11",
+        weights=None,
+        random_state=0,
+        preprocessing=Preprocessing(resize_size=40, crop_size=32),
+        device="cpu",
+        max_epochs=1,
+        batch_size=8,
+    )
+
+
+@parametrize_with_checks([small_classifier()], expected_failed_checks=lambda est: CLASSIFIER_EXPECTED_FAILURES)
+def test_sklearn_compatible_classifier(estimator, check):
     check(estimator)
 
 

@@ -1,7 +1,6 @@
 """VGGFeaturizer: numbers against torchvision, the paper's dense descriptors, cache, scikit-learn behaviour."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -161,14 +160,17 @@ def test_every_input_form_gives_the_same_rows(featurizer, photos, tmp_path):
 
 
 def count_forwards(monkeypatch):
+    """Record the number of network inputs of every forward pass of any VGG."""
+    from skvgg import VGG
+
     calls = []
-    original = VGGFeaturizer._forward
+    original = VGG.extract
 
-    def counting(self, network, batch, *args):
-        calls.append(len(batch))
-        return original(self, network, batch, *args)
+    def counting(self, x, *args, **kwargs):
+        calls.append(len(x))
+        return original(self, x, *args, **kwargs)
 
-    monkeypatch.setattr(VGGFeaturizer, "_forward", counting)
+    monkeypatch.setattr(VGG, "extract", counting)
     return calls
 
 
@@ -348,9 +350,8 @@ def test_out_of_memory_halves_the_batch(featurizer, monkeypatch):
 
 
 def test_fc_layers_need_a_trained_classifier(monkeypatch):
-    from skvgg.weights import ResolvedWeights
-
     import skvgg.featurizer as module
+    from skvgg.weights import ResolvedWeights
 
     def features_only(spec, weights, preprocessing=None):
         return ResolvedWeights("torchvision", "VGG16_Weights.IMAGENET1K_FEATURES", Preprocessing(), has_classifier=False)

@@ -643,7 +643,11 @@ def test_check_images_batches():
         ("cat.jpg", TypeError, r"single path \('cat.jpg'\).*wrap it in a list: \['cat.jpg'\]"),
         (Path("cat.jpg"), TypeError, r"single path.*wrap it in a list"),
         (Image.new("RGB", (2, 2)), TypeError, "single PIL image.*wrap it in a list"),
-        (np.zeros((4, 4, 3), np.uint8), ValueError, r"3-D numpy array of shape \(4, 4, 3\).*ambiguous.*wrap a single image in a list.*4-D batch"),
+        (
+            np.zeros((4, 4, 3), np.uint8),
+            ValueError,
+            r"3-D numpy array of shape \(4, 4, 3\).*ambiguous.*wrap a single image in a list.*4-D batch",
+        ),
         (np.zeros((5, 4, 4), np.uint8), ValueError, "ambiguous"),
         (np.zeros((4, 4)), ValueError, "2-D numpy array.*ambiguous"),
         (torch.zeros(3, 4, 4), ValueError, "3-D torch tensor.*ambiguous.*wrap a single image in a list"),

@@ -54,7 +54,15 @@ def test_list_archs_and_names():
         "vgg11", "vgg11_bn", "vgg11_lrn", "vgg13", "vgg13_bn", "vgg16_1x1",
         "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     ]  # fmt: skip
-    letters = {"A": "vgg11", "a-lrn": "vgg11_lrn", "A_LRN": "vgg11_lrn", "B": "vgg13", "C": "vgg16_1x1", "D": "vgg16", "e": "vgg19"}
+    letters = {
+        "A": "vgg11",
+        "a-lrn": "vgg11_lrn",
+        "A_LRN": "vgg11_lrn",
+        "B": "vgg13",
+        "C": "vgg16_1x1",
+        "D": "vgg16",
+        "e": "vgg19",
+    }
     for letter, name in letters.items():
         assert resolve_arch(letter).name == name
     assert resolve_arch("VGG16_BN").batch_norm
@@ -197,7 +205,7 @@ def test_extract_all_layers_in_one_pass(vgg11):
 def test_extract_stops_after_the_deepest_requested_layer(vgg11, monkeypatch):
     calls = []
     for i, module in enumerate(vgg11.features):
-        monkeypatch.setattr(module, "forward", (lambda f, i: lambda x: calls.append(i) or f(x))(module.forward, i))
+        monkeypatch.setattr(module, "forward", (lambda f, i: lambda x: calls.append(i) or f(x))(module.forward, i))  # noqa: B023 (bound by the outer lambda)
     with torch.inference_mode():
         vgg11.extract(torch.randn(1, 3, 64, 64), "conv3_2")
     assert max(calls) == vgg11._feature_index["conv3_2"]

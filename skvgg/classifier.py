@@ -1,0 +1,787 @@
+"""``VGGClassifier``: fine-tune a VGG with a replaced head, as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import time
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .architectures import resolve_arch
+from .images import check_images
+from .network import DENSE_MIN_SIZE, VGG
+from .pipeline import Batch, ViewGroup, batched_groups, describe
+from .runtime import autocast, is_out_of_memory, resolve_device, resolve_precision, run_with_backoff
+from .views import center_view, dense_view, grid_views, random_view
+from .weights import Preprocessing, resolve_weights
+from .zoo import build_vgg
+
+__all__ = ["VGGClassifier", "HEAD_INIT_STD"]
+
+#: The paper (Sec. 3.1) draws new weights from a zero-mean normal of variance 1e-2.
+HEAD_INIT_STD = 0.1
+
+# train_layers="head"/"classifier" and the fc names, as the activation that feeds them.
+_BOUNDARY = {"head": "fc7", "fc8": "fc7", "logits": "fc7", "fc7": "fc6", "classifier": "pool5", "fc6": "pool5"}
+
+
+class TrainingInterrupted(UserWarning):
+    """``fit`` was interrupted (Ctrl-C); the model keeps the best weights so far."""
+
+
+class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Fine-tune a VGG network on your images, with the paper's training and test procedures.
+
+    The 1000-way fc8 is replaced by a layer for your classes (initialised as in the paper:
+    N(0, 1e-2) weights, zero biases) and trained, with deeper layers on request, by SGD
+    with momentum; the learning rate is divided by 10 whenever the validation score stops
+    improving, as in Simonyan & Zisserman (2015, Sec. 3.1).
+
+    Parameters
+    ----------
+    arch, weights, preprocessing
+        As in :func:`skvgg.build_vgg`. ``weights=None`` is seeded by ``random_state``.
+    train_layers : str, default="head"
+        What learns: ``"head"`` (the new fc8), ``"classifier"`` (fc6-fc8), ``"all"``, or a
+        layer name (``"conv5_1"``, ``"fc7"``, ``"pool4"``...) from which everything trains
+        (the named convolution or fc layer included; after a pool). Frozen layers keep
+        their exact values (BatchNorm statistics included).
+    lr : float, default=1e-3
+        Initial learning rate (the paper's rate when starting from a trained network).
+    momentum : float, default=0.9
+    weight_decay : float, default=5e-4
+        L2 penalty on the trained parameters.
+    dropout : float, default=0.5
+        Dropout on the outputs of fc6 and fc7, where they feed a trained layer.
+    batch_size : int, default=32
+        Images per SGD step; halved automatically (with gradient accumulation, so the
+        step is unchanged) when the device runs out of memory.
+    max_epochs : int, default=30
+    validation_fraction : float or None, default=0.1
+        Stratified hold-out that drives the learning-rate schedule and early stopping.
+        None: no hold-out; the schedule follows the training loss.
+    early_stopping : bool, default=True
+        Stop once the rate has been cut ``max_lr_cuts`` times and the score stops
+        improving again, and keep the weights of the best validation score. False:
+        train ``max_epochs`` epochs and keep the last weights.
+    lr_patience : int, default=2
+        Epochs without improvement before the rate is divided by 10.
+    max_lr_cuts : int, default=3
+        The paper cut the rate three times.
+    scale_jitter : None, int or (int, int), default=None
+        Training scale: None, the deterministic centre view; S, rescale to smaller side
+        S and take random 224 crops; ``(256, 512)``, the paper's scale jittering.
+    random_flip : bool, default=False
+        Mirror training views with probability 0.5.
+    color_shift : float, default=0.0
+        Standard deviation of AlexNet's PCA colour shift (0.1 in AlexNet); 0 is off.
+    eval_scales : None, int or sequence of int, default=None
+        Test time: None, the single centre view; Q or several Qs, the paper's dense
+        evaluation at those scales, averaging soft-max posteriors.
+    eval_flip : bool, default=False
+        Also evaluate the mirror image and average the posteriors.
+    multi_crop : {False, True, "combine"}, default=False
+        With ``eval_scales``: True replaces dense evaluation by the paper's multi-crop
+        (a 5x5 grid of 224 crops and their mirrors per scale); ``"combine"`` averages the
+        dense and multi-crop posteriors (the paper's best single-network result).
+    class_weight : None, "balanced" or dict, default=None
+    device : str, default="auto"
+    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+    num_workers : int, optional
+        Decoding and augmentation threads (overlapping the network).
+    verbose : bool or int, default=False
+        A progress bar per epoch showing loss, validation score and learning rate.
+    random_state : int, RandomState or None, default=None
+        Seeds the split, the head's initialisation, shuffling, dropout and augmentation:
+        two fits with the same seed on a CPU give the same model.
+    warm_start : bool, default=False
+        Continue training the fitted network (same classes) instead of starting over.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels, sorted as scikit-learn sorts them.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``train_loss``, ``valid_score``, ``lr``, ``time`` (s),
+        ``lr_cut``, and ``interrupted`` for an epoch cut short by Ctrl-C.
+    n_epochs_ : int
+    best_score_ : float or None
+        Best validation score (None without validation).
+    device_ : str
+
+    Examples
+    --------
+    >>> from skvgg import VGGClassifier
+    >>> clf = VGGClassifier(train_layers="classifier", max_epochs=10)  # doctest: +SKIP
+    >>> clf.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    """
+
+    _parameter_constraints: dict = {
+        "arch": [str],
+        "weights": "no_validation",
+        "train_layers": [str],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "momentum": [Interval(numbers.Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [None, Interval(numbers.Real, 0, 1, closed="neither")],
+        "early_stopping": ["boolean"],
+        "lr_patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_lr_cuts": [Interval(numbers.Integral, 0, None, closed="left")],
+        "scale_jitter": [None, Interval(numbers.Integral, 1, None, closed="left"), list, tuple],
+        "random_flip": ["boolean"],
+        "color_shift": [Interval(numbers.Real, 0, None, closed="left")],
+        "eval_scales": [None, Interval(numbers.Integral, DENSE_MIN_SIZE, None, closed="left"), list, tuple],
+        "eval_flip": ["boolean"],
+        "multi_crop": ["boolean", StrOptions({"combine"})],
+        "class_weight": [None, dict, StrOptions({"balanced"})],
+        "preprocessing": [None, Preprocessing],
+        "device": [str, torch.device],
+        "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
+        "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        arch="vgg16",
+        weights="imagenet",
+        train_layers="head",
+        lr=1e-3,
+        momentum=0.9,
+        weight_decay=5e-4,
+        dropout=0.5,
+        batch_size=32,
+        max_epochs=30,
+        validation_fraction=0.1,
+        early_stopping=True,
+        lr_patience=2,
+        max_lr_cuts=3,
+        scale_jitter=None,
+        random_flip=False,
+        color_shift=0.0,
+        eval_scales=None,
+        eval_flip=False,
+        multi_crop=False,
+        class_weight=None,
+        preprocessing=None,
+        device="auto",
+        precision="auto",
+        num_workers=None,
+        verbose=False,
+        random_state=None,
+        warm_start=False,
+    ):
+        self.arch = arch
+        self.weights = weights
+        self.train_layers = train_layers
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.lr_patience = lr_patience
+        self.max_lr_cuts = max_lr_cuts
+        self.scale_jitter = scale_jitter
+        self.random_flip = random_flip
+        self.color_shift = color_shift
+        self.eval_scales = eval_scales
+        self.eval_flip = eval_flip
+        self.multi_crop = multi_crop
+        self.class_weight = class_weight
+        self.preprocessing = preprocessing
+        self.device = device
+        self.precision = precision
+        self.num_workers = num_workers
+        self.verbose = verbose
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # --- parameter checks ------------------------------------------------------------------
+
+    def _boundary(self, network: VGG) -> str | None:
+        """The activation that feeds the first trained layer (None: everything trains)."""
+        name = self.train_layers
+        if name == "all":
+            return None
+        if name in _BOUNDARY:
+            return _BOUNDARY[name]
+        names = list(network._feature_index)
+        if name.startswith("pool") and name in names:
+            return name
+        if name.startswith("conv") and name in names:
+            position = names.index(name)
+            return names[position - 1] if position > 0 else None
+        raise ValueError(
+            f"train_layers={name!r}: expected 'head', 'classifier', 'all', or a layer of {network.spec.name}: "
+            f"{names + ['fc6', 'fc7', 'fc8']}"
+        )
+
+    def _check_scales(self, value, name, minimum):
+        if value is None:
+            return None
+        scales = [value] if isinstance(value, numbers.Integral) else list(value)
+        bad = [q for q in scales if not isinstance(q, numbers.Integral) or isinstance(q, bool) or q < minimum]
+        if not scales or bad:
+            raise ValueError(f"{name}={value!r}: expected integers >= {minimum}; offending: {bad or scales}")
+        return tuple(int(q) for q in scales)
+
+    def _check_params(self):
+        crop = (self.preprocessing or Preprocessing()).crop_size
+        jitter = self.scale_jitter
+        if jitter is not None and not isinstance(jitter, numbers.Integral):
+            jitter = self._check_scales(jitter, "scale_jitter", crop)
+            if len(jitter) != 2 or jitter[0] > jitter[1]:
+                raise ValueError(f"scale_jitter={self.scale_jitter!r}: expected S or a range (Smin, Smax) with Smin <= Smax")
+        elif jitter is not None and jitter < crop:
+            raise ValueError(f"scale_jitter={jitter} is smaller than the {crop} px training crop")
+        self._jitter_ = jitter
+        self.eval_scales_ = self._check_scales(self.eval_scales, "eval_scales", DENSE_MIN_SIZE)
+        if self.multi_crop and self.eval_scales_ is None:
+            raise ValueError("multi_crop needs eval_scales (the test scales Q whose 5x5 grids of crops are evaluated)")
+
+    def _check_y(self, y, n_samples):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (one label per image); got shape {y.shape}")
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} images but y has {len(y)} labels")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            bad = np.flatnonzero(~np.isfinite(y))[:10].tolist()
+            raise ValueError(f"y contains NaN or infinite labels at indices {bad}")
+        if y.dtype.kind == "O":
+            missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and np.isnan(v))]
+            if missing:
+                raise ValueError(f"y contains missing labels (None or NaN) at indices {missing[:10]}")
+        check_classification_targets(y)
+        return y
+
+    # --- the network ---------------------------------------------------------------------
+
+    def _build_network(self, n_classes: int, seed: int) -> VGG:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if self.weights is None:
+                network = build_vgg(self.arch, None, n_classes, dropout=self.dropout, preprocessing=self.preprocessing)
+            else:
+                network = build_vgg(self.arch, self.weights, n_classes, dropout=self.dropout, preprocessing=self.preprocessing)
+            head = network.classifier[6]
+            torch.nn.init.normal_(head.weight, 0.0, HEAD_INIT_STD)
+            torch.nn.init.zeros_(head.bias)
+        return network
+
+    def _frozen_modules(self, network: VGG) -> list:
+        """Modules before the trained part, in forward order."""
+        boundary = self._boundary_
+        if boundary is None:
+            return []
+        if boundary in network._feature_index:
+            return list(network.features[: network._feature_index[boundary] + 1])
+        end = {"pool5": 0, "fc6": 2, "fc7": 5}[boundary]
+        return list(network.features) + [network.avgpool] + list(network.classifier[:end])
+
+    def _set_trainable(self, network: VGG):
+        frozen = self._frozen_modules(network)
+        frozen_ids = {id(m) for m in frozen}
+        network.requires_grad_(True)
+        for module in frozen:
+            module.requires_grad_(False)
+        self._frozen_ids = frozen_ids
+        return [p for p in network.parameters() if p.requires_grad]
+
+    def _train_mode(self, network: VGG):
+        network.train()
+        for module in network.modules():
+            if id(module) in self._frozen_ids:
+                module.eval()  # frozen BatchNorm keeps its statistics; frozen dropout is off
+
+    def _get_network(self) -> VGG:
+        network = getattr(self, "_network", None)
+        if network is None:
+            network = self._restore_network()
+            self._network = network
+        return network
+
+    # --- fitting -------------------------------------------------------------------------
+
+    @property
+    def _augmenting(self) -> bool:
+        return self._jitter_ is not None or self.random_flip or self.color_shift > 0
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fine-tune on images ``X`` (paths, PIL images, arrays...) with labels ``y``.
+
+        Returns
+        -------
+        self : VGGClassifier
+        """
+        if y is None:
+            raise ValueError("VGGClassifier requires y to be passed, but the target y is None (one label per image)")
+        items = check_images(X)
+        y = self._check_y(y, len(items))
+        self._check_params()
+        spec = resolve_arch(self.arch)
+        resolved = resolve_weights(spec, self.weights, self.preprocessing)
+        with torch.device("meta"):  # checks train_layers before any weights are loaded
+            self._boundary_ = self._boundary(VGG(spec))
+        warm = (
+            self.warm_start
+            and hasattr(self, "classes_")
+            and (getattr(self, "_network", None) is not None or getattr(self, "_state", None) is not None)
+        )
+        if warm:
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(f"warm_start=True cannot add classes: {unseen.tolist()} were not in classes_")
+        else:
+            classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError(f"y has a single class ({classes[0]!r}); a classifier needs at least two")
+            self.classes_ = classes
+        encoded = np.searchsorted(self.classes_, y)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        train_idx, valid_idx = self._split(encoded, seed)
+
+        self.preprocessing_ = resolved.preprocessing
+        self._source_identity = resolved.identity if resolved.source in ("torchvision", "file") else None
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        if warm:
+            network = self._get_network().to(device)
+        else:
+            network = self._build_network(len(self.classes_), seed).to(device, memory_format=torch.channels_last)
+            self.history_ = []
+            self._lr_now = float(self.lr)
+            self._optimizer_state = None
+            self.best_score_ = None
+        self._network = network
+        self._state = None
+        params = self._set_trainable(network)
+        optimizer = torch.optim.SGD(params, lr=self._lr_now, momentum=self.momentum, weight_decay=self.weight_decay)
+        if warm and self._optimizer_state is not None:
+            optimizer.load_state_dict(self._optimizer_state)
+            for group in optimizer.param_groups:
+                group["lr"] = self._lr_now
+        weight = None
+        if self.class_weight is not None:
+            weight = compute_class_weight(self.class_weight, classes=self.classes_, y=self.classes_[encoded])
+            weight = torch.as_tensor(weight, dtype=torch.float32, device=device)
+
+        self._train(network, optimizer, items, encoded, train_idx, valid_idx, weight, seed)
+        self._optimizer_state = optimizer.state_dict()
+        network.eval()
+        self.n_epochs_ = len(self.history_)
+        return self
+
+    def _split(self, encoded, seed):
+        indices = np.arange(len(encoded))
+        if not self.validation_fraction:
+            return indices, np.array([], dtype=int)
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
+        try:
+            train, valid = next(splitter.split(indices, encoded))
+        except ValueError as error:
+            counts = np.bincount(encoded, minlength=len(self.classes_))
+            raise ValueError(
+                f"Cannot hold out a stratified validation_fraction={self.validation_fraction} of {len(encoded)} images "
+                f"in {len(self.classes_)} classes (smallest class: {counts.min()} images): {error}. "
+                "Use more images, a larger fraction, or validation_fraction=None."
+            ) from None
+        return np.sort(train), np.sort(valid)
+
+    def _train(self, network, optimizer, items, encoded, train_idx, valid_idx, weight, seed):
+        device = next(network.parameters()).device
+        dtype = resolve_precision(self.precision, device)
+        boundary = self._boundary_
+        cached = None
+        if boundary is not None and not self._augmenting:
+            # The frozen part sees the same view every epoch: run it once.
+            cached = self._boundary_activations(network, items, np.concatenate([train_idx, valid_idx]), dtype)
+        state = {"batch_size": self.batch_size}
+        labels = torch.as_tensor(encoded, dtype=torch.long)
+        best_state, bad_epochs = None, 0
+        monitor_best = self.best_score_ if self.best_score_ is not None else -np.inf
+        cuts = sum(1 for h in self.history_ if h.get("lr_cut"))
+        start_epoch = len(self.history_)
+        bar = tqdm(total=self.max_epochs, disable=not self.verbose, desc="VGGClassifier", unit="epoch")
+        try:
+            for epoch in range(start_epoch + 1, start_epoch + self.max_epochs + 1):
+                started = time.perf_counter()
+                epoch_rng = np.random.default_rng([seed, epoch])
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    torch.manual_seed(int(epoch_rng.integers(2**31)))
+                    loss = self._train_epoch(
+                        network, optimizer, items, labels, train_idx, cached, weight, state, epoch_rng, device, dtype, epoch
+                    )
+                if len(valid_idx):
+                    score = self._validation_score(network, items, labels, valid_idx, cached, dtype)
+                    monitored = score
+                else:
+                    score, monitored = None, -loss
+                record = {"epoch": epoch, "train_loss": loss, "valid_score": score, "lr": self._lr_now, "lr_cut": False}
+                if monitored > monitor_best + 1e-12:
+                    monitor_best, bad_epochs = monitored, 0
+                    if score is not None:
+                        self.best_score_ = score
+                    if self.early_stopping:
+                        best_state = self._trained_state_dict(network)
+                else:
+                    bad_epochs += 1
+                stop = False
+                if bad_epochs >= self.lr_patience:
+                    if cuts >= self.max_lr_cuts:
+                        stop = self.early_stopping
+                    else:
+                        cuts += 1
+                        self._lr_now /= 10
+                        for group in optimizer.param_groups:
+                            group["lr"] = self._lr_now
+                        record["lr_cut"] = True
+                    bad_epochs = 0
+                record["time"] = time.perf_counter() - started
+                self.history_.append(record)
+                bar.set_postfix(loss=f"{loss:.4f}", valid=None if score is None else f"{score:.3f}", lr=f"{record['lr']:.1e}")
+                bar.update(1)
+                if stop:
+                    break
+        except KeyboardInterrupt:
+            self.history_.append({"epoch": len(self.history_) + 1, "interrupted": True, "lr": self._lr_now})
+            warnings.warn(
+                f"Training interrupted during epoch {len(self.history_)}; keeping the "
+                f"{'best weights so far' if best_state is not None else 'current weights'}. "
+                "Continue with warm_start=True.",
+                TrainingInterrupted,
+                stacklevel=3,
+            )
+        except FloatingPointError:
+            if best_state is not None:
+                network.load_state_dict(best_state, strict=False)
+            raise
+        finally:
+            bar.close()
+        if best_state is not None:
+            network.load_state_dict(best_state, strict=False)
+
+    def _trained_state_dict(self, network) -> dict:
+        """A copy of what training changes (the frozen part never does)."""
+        frozen = self._frozen_keys(network)
+        return {k: v.detach().clone() for k, v in network.state_dict().items() if k not in frozen}
+
+    def _boundary_activations(self, network, items, indices, dtype) -> dict:
+        """The frozen part's output for the centre view of each image: index -> flat vector."""
+        pre = self.preprocessing_
+        network.eval()
+        out = {}
+        for index, value in describe(
+            network,
+            items,
+            indices,
+            lambda image, i: [ViewGroup(center_view(image, pre.resize_size, pre.crop_size))],
+            layers=[self._boundary_],
+            preprocessing=pre,
+            pooling="flatten",
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            dtype=dtype,
+        ):
+            out[int(index)] = value
+        return out
+
+    def _boundary_shape(self, network) -> tuple:
+        name = self._boundary_
+        if name in ("fc6", "fc7"):
+            return (4096,)
+        size, channels = self.preprocessing_.crop_size, 3
+        for module in network.features[: network._feature_index[name] + 1]:
+            if isinstance(module, torch.nn.Conv2d):
+                channels = module.out_channels
+            elif isinstance(module, torch.nn.MaxPool2d):
+                size //= 2
+        return (channels, size, size)
+
+    def _train_epoch(self, network, optimizer, items, labels, train_idx, cached, weight, state, rng, device, dtype, epoch):
+        self._train_mode(network)
+        order = rng.permutation(train_idx)
+        total, count = 0.0, 0
+        if cached is not None:
+            shape = self._boundary_shape(network)
+            for start in range(0, len(order), self.batch_size):
+                chosen = order[start : start + self.batch_size]
+                x = torch.from_numpy(np.stack([cached[int(i)] for i in chosen])).view(len(chosen), *shape)
+                loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=True)
+                total, count = total + loss * len(chosen), count + len(chosen)
+            return total / max(count, 1)
+        pre = self.preprocessing_
+        seeds = {int(i): int(s) for i, s in zip(order, rng.integers(2**31, size=len(order)))}
+
+        def make_groups(image, index):
+            view_rng = np.random.default_rng(seeds[index])
+            view = random_view(
+                image,
+                view_rng,
+                scale=self._jitter_,
+                resize=pre.resize_size,
+                crop=pre.crop_size,
+                flip=self.random_flip,
+                colour_std=self.color_shift,
+            )
+            return [ViewGroup([view])]
+
+        for event in batched_groups(items, order, make_groups, self.batch_size, self.num_workers):
+            assert isinstance(event, Batch)  # on_error="raise": failures were raised
+            chosen = [index for index, _, _ in event.units]
+            x = pre.normalize(event.pixels.to(device))
+            loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=False)
+            total, count = total + loss * len(chosen), count + len(chosen)
+        return total / max(count, 1)
+
+    def _step(self, network, optimizer, x, y, weight, state, device, dtype, epoch, boundary):
+        """One SGD step on a batch, accumulated over halves if the device runs out of memory."""
+        optimizer.zero_grad(set_to_none=True)
+        total_weight = float(weight[y.to(device)].sum()) if weight is not None else float(len(y))
+        size = min(len(y), state["batch_size"])
+        start, loss_sum = 0, 0.0
+        while start < len(y):
+            xc, yc = x[start : start + size].to(device), y[start : start + size].to(device)
+            try:
+                with autocast(device, dtype):
+                    if boundary:
+                        logits = network.forward_from(xc, self._boundary_)
+                    else:
+                        xc = xc.contiguous(memory_format=torch.channels_last)
+                        if self._boundary_ is None:
+                            logits = network(xc)
+                        else:
+                            with torch.no_grad():
+                                frozen = network.extract(xc, self._boundary_)[self._boundary_]
+                            logits = network.forward_from(frozen, self._boundary_)
+                    loss = F.cross_entropy(logits.float(), yc, weight=weight, reduction="sum")
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"The training loss became {loss.item()} in epoch {epoch}: training diverged. "
+                        f"Try a lower learning rate, e.g. lr={self._lr_now / 10:g}."
+                    )
+                (loss / total_weight).backward()
+            except FloatingPointError:
+                raise
+            except Exception as error:
+                if not is_out_of_memory(error) or size == 1:
+                    raise
+                optimizer.zero_grad(set_to_none=True)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                size = max(1, size // 2)
+                state["batch_size"] = size
+                warnings.warn(
+                    f"Out of memory on a training batch of {len(yc)}; retrying with batch_size={size}.",
+                    ResourceWarning,
+                    stacklevel=5,
+                )
+                start, loss_sum = 0, 0.0
+                continue
+            loss_sum += float(loss.detach())
+            start += len(yc)
+        optimizer.step()
+        return loss_sum / total_weight
+
+    def _validation_score(self, network, items, labels, valid_idx, cached, dtype) -> float:
+        network.eval()
+        if cached is not None:
+            shape = self._boundary_shape(network)
+            x = torch.from_numpy(np.stack([cached[int(i)] for i in valid_idx])).view(len(valid_idx), *shape)
+            device = next(network.parameters()).device
+
+            def predict(chunk):
+                with torch.inference_mode():
+                    return network.forward_from(chunk.to(device), self._boundary_).argmax(1).cpu()
+
+            state = {"batch_size": self.batch_size}
+            predicted = torch.cat(run_with_backoff(predict, x, state, what="validation batch")).numpy()
+        else:
+            proba = self._posteriors(items, valid_idx, single_view=True)
+            predicted = proba.argmax(1)
+        return float(np.mean(predicted == labels[valid_idx].numpy()))
+
+    # --- prediction ----------------------------------------------------------------------
+
+    def _eval_groups(self, single_view: bool, multi_crop):
+        pre = self.preprocessing_
+
+        def make_groups(image, index):
+            if single_view or self.eval_scales_ is None:
+                mirror = self.eval_flip and not single_view
+                return [ViewGroup(center_view(image, pre.resize_size, pre.crop_size, mirror=mirror))]
+            # One group per scale and method: with "combine", dense and multi-crop have
+            # as many groups each, so their posteriors weigh equally (paper, Table 5).
+            groups = []
+            if multi_crop in (False, "combine"):
+                groups += [ViewGroup(dense_view(image, q, mirror=self.eval_flip), dense=True) for q in self.eval_scales_]
+            if multi_crop in (True, "combine"):
+                groups += [ViewGroup(grid_views(image, q, pre.crop_size, mirror=self.eval_flip)) for q in self.eval_scales_]
+            return groups
+
+        return make_groups
+
+    def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
+        network = self._get_network()
+        network.eval()
+        device = next(network.parameters()).device
+        out = None
+        for index, value in describe(
+            network,
+            items,
+            indices,
+            self._eval_groups(single_view, self.multi_crop if multi_crop is None else multi_crop),
+            layers=list(layers),
+            preprocessing=self.preprocessing_,
+            pooling="avg",
+            post=(lambda logits: torch.softmax(logits, dim=1)) if post == "softmax" else None,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            dtype=resolve_precision(self.precision, device),
+        ):
+            if out is None:
+                out = np.empty((len(indices), len(value)), dtype=np.float32)
+            out[np.searchsorted(indices, index)] = value
+        return out
+
+    def predict_proba(self, X):
+        """Class posteriors, averaged over the test views (``eval_scales``, ``eval_flip``, ``multi_crop``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_images, n_classes)
+        """
+        check_is_fitted(self)
+        items = check_images(X)
+        return self._posteriors(items, np.arange(len(items)))
+
+    def decision_function(self, X):
+        """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``."""
+        log_proba = np.log(np.clip(self.predict_proba(X), 1e-30, None))
+        if len(self.classes_) == 2:
+            return log_proba[:, 1] - log_proba[:, 0]
+        return log_proba
+
+    def predict(self, X):
+        """The class of highest averaged posterior for each image."""
+        proba = self.predict_proba(X)  # checks fitted first
+        return self.classes_[proba.argmax(1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy; labels never seen in ``fit`` are an error, not a silent miss."""
+        check_is_fitted(self)
+        y_arr = np.asarray(y)
+        unseen = np.setdiff1d(np.unique(y_arr), self.classes_)
+        if unseen.size:
+            raise ValueError(f"y contains labels not seen during fit: {unseen.tolist()[:10]}; known: {self.classes_.tolist()}")
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def transform(self, X):
+        """Fine-tuned fc7 descriptors (after ReLU), averaged over the test views.
+
+        Returns
+        -------
+        descriptors : ndarray of shape (n_images, 4096), float32
+        """
+        check_is_fitted(self)
+        items = check_images(X)
+        # Descriptors come from the single or dense views; multi-crop is for posteriors.
+        return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
+
+    def get_feature_names_out(self, input_features=None):
+        """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`."""
+        check_is_fitted(self)
+        return np.asarray([f"fc7_{i:04d}" for i in range(4096)], dtype=object)
+
+    # --- persistence ---------------------------------------------------------------------
+
+    def _frozen_digest(self, network) -> str:
+        digest = hashlib.blake2b(digest_size=16)
+        frozen = self._frozen_keys(network)
+        for name, tensor in network.state_dict().items():
+            if name in frozen:
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def _frozen_keys(self, network) -> set:
+        keys = set()
+        for prefix, module in network.named_modules():
+            if id(module) in self._frozen_ids and not list(module.children()):
+                keys.update(f"{prefix}.{k}" for k in module.state_dict())
+        return keys
+
+    def __getstate__(self):
+        # object.__getstate__ returns the instance's own __dict__: copy before editing.
+        state = dict(super().__getstate__())
+        network = state.pop("_network", None)
+        state.pop("_optimizer_state", None)  # momentum buffers: large, and only for warm starts
+        state.pop("_frozen_ids", None)
+        if network is not None:
+            full = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+            frozen = self._frozen_keys(network)
+            if self._source_identity is not None and frozen:
+                # Pretrained layers that did not change are re-read from their source on
+                # load; a digest guards against a different file under the same name.
+                state["_state"] = {k: v for k, v in full.items() if k not in frozen}
+                state["_frozen_checksum"] = self._frozen_digest(network)
+            else:
+                state["_state"] = full
+                state["_frozen_checksum"] = None
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._network = None
+        self._optimizer_state = None
+
+    def _restore_network(self) -> VGG:
+        saved = getattr(self, "_state", None)
+        if saved is None:
+            raise RuntimeError("This VGGClassifier holds no network; fit it first")
+        device = resolve_device(self.device)
+        if self._frozen_checksum is None:
+            network = build_vgg(self.arch, None, len(self.classes_), dropout=self.dropout, progress=False)
+            network.load_state_dict(saved)
+        else:
+            network = build_vgg(
+                self.arch, self.weights, len(self.classes_), dropout=self.dropout, preprocessing=self.preprocessing
+            )
+            network.load_state_dict(saved, strict=False)
+            self._frozen_ids = {id(m) for m in self._frozen_modules(network)}
+            if self._frozen_digest(network) != self._frozen_checksum:
+                raise ValueError(
+                    f"The pretrained weights {self._source_identity} differ from those this model was fine-tuned "
+                    "from; load it where the same weights file is available."
+                )
+        self._frozen_ids = {id(m) for m in self._frozen_modules(network)}
+        return network.to(device, memory_format=torch.channels_last).eval()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        return tags

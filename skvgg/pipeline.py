@@ -1,0 +1,204 @@
+"""The shared image pipeline: decode ahead in threads, batch equal-sized views, run the network.
+
+Two layers, used by every estimator:
+
+* :func:`batched_groups` decodes images in worker threads (overlapping the network),
+  cuts each into *view groups* (e.g. one group per test scale, holding the image and its
+  mirror) and yields batches of up to ``batch_size`` equal-sized uint8 views.
+* :func:`describe` consumes those batches with a network and yields, per image, one
+  descriptor: each view's activations pooled to a vector (and optionally transformed,
+  e.g. soft-max), averaged within a group, then averaged or concatenated across groups.
+
+Training with augmentation uses :func:`batched_groups` directly (fresh random views each
+epoch); feature extraction and prediction use :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .images import load_rgb, parallel_map
+from .runtime import autocast, run_with_backoff
+
+__all__ = ["ViewGroup", "Batch", "batched_groups", "describe", "default_num_workers"]
+
+
+def default_num_workers() -> int:
+    # PIL releases the GIL while decoding and resizing, so threads overlap the network.
+    return min(8, os.cpu_count() or 1)
+
+
+@dataclass
+class ViewGroup:
+    """Views of one image whose per-view outputs are averaged (e.g. an image and its mirror).
+
+    ``views`` are uint8 ``(3, H, W)`` tensors of one shape; ``dense`` says whether the
+    network runs in its fully-convolutional form on them.
+    """
+
+    views: list
+    dense: bool = False
+
+
+@dataclass
+class Batch:
+    """Equal-sized views of several images, ready for one forward pass."""
+
+    pixels: torch.Tensor  # uint8 (N, 3, H, W)
+    units: list  # (image index, group number, number of views), in pixel order
+    dense: bool
+
+
+def batched_groups(
+    items,
+    indices,
+    make_groups: Callable,
+    batch_size: int,
+    num_workers: int | None = None,
+    on_error: str = "raise",
+) -> Iterator:
+    """Yield :class:`Batch` objects, and ``(index, exception)`` for images that failed.
+
+    Parameters
+    ----------
+    items : list
+        Checked input items (:func:`skvgg.images.check_images`).
+    indices : sequence of int
+        Which items to process, in this order.
+    make_groups : callable ``(image, index) -> list of ViewGroup``
+        Cuts the decoded RGB PIL image into view groups. Called in worker threads.
+    batch_size : int
+        Most views in one batch (groups are never split across batches, so a group
+        larger than ``batch_size`` forms a batch on its own).
+    num_workers : int, optional
+        Decoding threads; 0 decodes in the calling thread.
+    on_error : {"raise", "nan"}
+        "raise" re-raises the first failure (an :class:`~skvgg.images.ImageInputError`
+        naming the item); otherwise failures are yielded as ``(index, exception)``.
+    """
+    workers = default_num_workers() if num_workers is None else num_workers
+
+    def decode(position, index):
+        try:
+            return make_groups(load_rgb(items[index], index), index)
+        except Exception as error:
+            if on_error == "raise":
+                raise
+            return error
+
+    buckets: dict[tuple, list] = {}  # (shape, dense) -> [(index, group number, stacked views)]
+
+    def flush(key):
+        units = buckets.pop(key)
+        return Batch(
+            pixels=torch.cat([views for _, _, views in units]),
+            units=[(index, number, len(views)) for index, number, views in units],
+            dense=key[1],
+        )
+
+    indices = list(indices)
+    for index, groups in zip(indices, parallel_map(decode, indices, workers, 2 * batch_size)):
+        if isinstance(groups, BaseException):
+            yield index, groups
+            continue
+        for number, group in enumerate(groups):
+            stacked = torch.stack(group.views)
+            key = (tuple(stacked.shape[1:]), group.dense)
+            bucket = buckets.setdefault(key, [])
+            if bucket and sum(len(unit[2]) for unit in bucket) + len(stacked) > batch_size:
+                yield flush(key)
+                bucket = buckets.setdefault(key, [])
+            bucket.append((index, number, stacked))
+            if sum(len(unit[2]) for unit in bucket) >= batch_size:
+                yield flush(key)
+        # Images of many different sizes (dense evaluation of photos) would otherwise
+        # leave many part-filled buckets holding views: bound what is kept.
+        if sum(len(unit[2]) for bucket in buckets.values() for unit in bucket) > 4 * batch_size:
+            for key in list(buckets):
+                yield flush(key)
+    for key in list(buckets):
+        yield flush(key)
+
+
+def _pool(activation: torch.Tensor, pooling: str) -> torch.Tensor:
+    activation = activation.float()
+    if activation.ndim == 2:
+        return activation
+    if pooling == "avg":
+        return activation.mean(dim=(2, 3))
+    if pooling == "max":
+        return activation.amax(dim=(2, 3))
+    return activation.flatten(1)  # "flatten": the map itself (views of one size only)
+
+
+def describe(
+    network,
+    items,
+    indices,
+    make_groups: Callable,
+    *,
+    layers,
+    preprocessing,
+    pooling: str = "avg",
+    post: Callable | None = None,
+    combine: str = "mean",
+    batch_size: int = 32,
+    num_workers: int | None = None,
+    on_error: str = "raise",
+    dtype: torch.dtype = torch.float32,
+    batch_state: dict | None = None,
+) -> Iterator:
+    """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
+
+    Each view's ``layers`` activations are pooled (``"avg"``, ``"max"`` or
+    ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
+    within their group, and the groups are averaged (``combine="mean"``) or
+    concatenated in group order (``"stack"``). Images complete in batch order, not
+    input order; callers place descriptors by index.
+    """
+    device = next(network.parameters()).device
+    batch_state = batch_state if batch_state is not None else {"batch_size": batch_size}
+    pending: dict[int, dict] = {}
+    n_groups: dict[int, int] = {}
+
+    def counting_groups(image, index):
+        groups = make_groups(image, index)
+        n_groups[index] = len(groups)
+        return groups
+
+    def run(pixels, dense):
+        def forward(chunk):
+            chunk = chunk.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else chunk.to(device)
+            x = preprocessing.normalize(chunk).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), autocast(device, dtype):
+                activations = network.extract(x, layers, dense=dense)
+            out = torch.cat([_pool(activations[name], pooling) for name in layers], dim=1)
+            return (post(out) if post is not None else out).cpu()
+
+        return torch.cat(run_with_backoff(forward, pixels, batch_state, what="batch")).numpy()
+
+    for event in batched_groups(items, indices, counting_groups, batch_size, num_workers, on_error):
+        if not isinstance(event, Batch):
+            yield event
+            continue
+        outputs = run(event.pixels, event.dense)
+        start = 0
+        for index, number, count in event.units:
+            pending.setdefault(index, {})[number] = outputs[start : start + count].mean(0)
+            start += count
+        for index in dict.fromkeys(unit[0] for unit in event.units):
+            groups = pending[index]
+            if len(groups) == n_groups[index]:
+                del pending[index]
+                ordered = [groups[number] for number in range(len(groups))]
+                if len(ordered) == 1:
+                    yield index, ordered[0]
+                elif combine == "stack":
+                    yield index, np.concatenate(ordered)
+                else:
+                    yield index, np.mean(ordered, axis=0)

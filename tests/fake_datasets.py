@@ -1,0 +1,331 @@
+"""Generate miniature dataset trees in the real on-disk layouts, for tests.
+
+Every image is a tiny real JPEG file (40x30 pixels by default, a colour that
+depends on its name), so that the trees can be read by the loaders of
+:mod:`skvgg.datasets` *and* decoded by the featurizer. Each ``make_*``
+function returns the dataset directory as a :class:`pathlib.Path` (the
+``101_ObjectCategories``, ``256_ObjectCategories`` or ``VOC<year>`` directory,
+or the image folder itself), which the loaders also accept as ``root``.
+
+    from fake_datasets import make_caltech101, make_caltech256, make_voc, make_image_folder
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from PIL import Image
+
+__all__ = [
+    "CALTECH101_COUNTS",
+    "CALTECH256_COUNTS",
+    "IMAGE_FOLDER_COUNTS",
+    "VOC_CLASSES",
+    "VOC_IMAGES",
+    "make_caltech101",
+    "make_caltech256",
+    "make_image_folder",
+    "make_voc",
+    "voc_target",
+    "write_image",
+]
+
+#: Default Caltech-101 classes and image counts (folder name -> number of images).
+CALTECH101_COUNTS = {
+    "BACKGROUND_Google": 3,
+    "Faces": 2,
+    "Faces_easy": 2,
+    "accordion": 3,
+    "airplanes": 4,
+}
+
+#: Default Caltech-256 class folders and image counts. ``056.dog`` and ``198.spider``
+#: carry the real archive's quirks when ``quirks=True``.
+CALTECH256_COUNTS = {
+    "001.ak47": 3,
+    "002.american-flag": 2,
+    "056.dog": 3,
+    "198.spider": 2,
+    "257.clutter": 3,
+}
+
+#: Default classes of :func:`make_image_folder`.
+IMAGE_FOLDER_COUNTS = {"cat": 3, "dog": 2}
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)  # fmt: skip
+
+
+def _obj(name, difficult=0, truncated=0, pose="Unspecified", parts=()):
+    return {"name": name, "difficult": difficult, "truncated": truncated, "pose": pose, "parts": parts}
+
+
+#: Default VOC images: year -> {image_id: (main image set, list of objects)}; the
+#: image set is "train", "val" or "test" (trainval = train + val). An object's
+#: ``difficult`` may be None: the element is left out, as in some VOC-2012 files.
+#: Test images of years after 2007 have objects None: no annotation file is written.
+VOC_IMAGES = {
+    "2007": {
+        # chair: one plain and one difficult chair -> 1; pottedplant difficult only -> 0
+        "000005": ("train", [_obj("chair", pose="Rear"), _obj("chair", difficult=1), _obj("pottedplant", 1)]),
+        "000007": ("train", [_obj("car", truncated=1, pose="Unspecified")]),
+        "000009": ("train", [_obj("horse", pose="Left"), _obj("person"), _obj("person", difficult=1)]),
+        "000012": ("val", [_obj("car", pose="Left")]),
+        "000016": ("val", [_obj("bicycle", difficult=1)]),
+        "000017": ("val", [_obj("person"), _obj("horse", difficult=1)]),
+        "000001": ("test", [_obj("dog", pose="Left"), _obj("person")]),
+        "000002": ("test", [_obj("train")]),
+        "000004": ("test", [_obj("car", difficult=1), _obj("car", truncated=1)]),
+        "000006": ("test", [_obj("diningtable"), _obj("chair", difficult=1), _obj("pottedplant")]),
+    },
+    "2012": {
+        # person without a <difficult> element (not difficult), with <part>s named head/hand
+        "2008_000008": ("train", [_obj("horse"), _obj("person", difficult=None, parts=("head", "hand"))]),
+        "2008_000015": ("train", [_obj("bottle", difficult=1), _obj("bottle", difficult=1)]),
+        "2008_000019": ("val", [_obj("dog")]),
+        "2008_000023": ("val", [_obj("bottle"), _obj("tvmonitor"), _obj("person", difficult=1)]),
+        "2008_000001": ("test", None),
+        "2008_000004": ("test", None),
+    },
+}
+
+
+def write_image(path, size=(40, 30), fmt=None):
+    """Write a small real image file (JPEG unless the extension says otherwise).
+
+    The colour and a stripe depend on the file name, so images differ.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = zlib.crc32(path.name.encode())
+    img = Image.new("RGB", size, ((h >> 16) & 255, (h >> 8) & 255, h & 255))
+    stripe = Image.new("RGB", (max(1, size[0] // 4), size[1]), (255 - (h & 255), 128, (h >> 24) & 255))
+    img.paste(stripe, ((h >> 4) % max(1, size[0] - stripe.width), 0))
+    ext = path.suffix.lower()
+    if fmt is None:
+        fmt = {".png": "PNG", ".bmp": "BMP", ".ppm": "PPM", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}.get(ext, "JPEG")
+    img.save(path, fmt)
+    return path
+
+
+def _layout_dir(root, name, tv_dir, layout):
+    root = Path(root)
+    if layout == "standard":
+        return root / name
+    if layout == "torchvision":
+        return root / tv_dir / name
+    raise ValueError(f"layout must be 'standard' or 'torchvision', got {layout!r}")
+
+
+def make_caltech101(root, *, counts=None, layout="standard"):
+    """Caltech-101: ``root/101_ObjectCategories/<class>/image_0001.jpg``.
+
+    Parameters
+    ----------
+    root : path
+    counts : dict, default=CALTECH101_COUNTS
+        Folder name -> number of images (0 makes an empty class folder).
+    layout : {"standard", "torchvision"}
+        "torchvision" puts the tree in ``root/caltech101/101_ObjectCategories``,
+        where ``torchvision.datasets.Caltech101`` extracts it.
+
+    Returns
+    -------
+    Path of the ``101_ObjectCategories`` directory.
+    """
+    counts = CALTECH101_COUNTS if counts is None else counts
+    base = _layout_dir(root, "101_ObjectCategories", "caltech101", layout)
+    base.mkdir(parents=True, exist_ok=True)
+    for name, n in counts.items():
+        (base / name).mkdir(exist_ok=True)
+        for i in range(1, n + 1):
+            write_image(base / name / f"image_{i:04d}.jpg")
+    return base
+
+
+def make_caltech256(root, *, counts=None, layout="standard", quirks=True):
+    """Caltech-256: ``root/256_ObjectCategories/NNN.<name>/NNN_0001.jpg``.
+
+    Parameters
+    ----------
+    root : path
+    counts : dict, default=CALTECH256_COUNTS
+        Folder name (``"001.ak47"``) -> number of images.
+    layout : {"standard", "torchvision"}
+        "torchvision" puts the tree in ``root/caltech256/256_ObjectCategories``.
+    quirks : bool, default=True
+        Reproduce the real archive's non-image entries where their folders
+        exist: the file ``198.spider/RENAME2`` and the empty directories
+        ``056.dog/greg/vision309``.
+
+    Returns
+    -------
+    Path of the ``256_ObjectCategories`` directory.
+    """
+    counts = CALTECH256_COUNTS if counts is None else counts
+    base = _layout_dir(root, "256_ObjectCategories", "caltech256", layout)
+    base.mkdir(parents=True, exist_ok=True)
+    for folder, n in counts.items():
+        (base / folder).mkdir(exist_ok=True)
+        number = folder.split(".", 1)[0]
+        for i in range(1, n + 1):
+            write_image(base / folder / f"{number}_{i:04d}.jpg")
+    if quirks:
+        if (base / "198.spider").is_dir():
+            (base / "198.spider" / "RENAME2").write_text("rename\n")
+        if (base / "056.dog").is_dir():
+            (base / "056.dog" / "greg" / "vision309").mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _annotation_xml(year, image_id, objects, size):
+    width, height = size
+    lines = [
+        "<annotation>",
+        f"\t<folder>VOC{year}</folder>",
+        f"\t<filename>{image_id}.jpg</filename>",
+        "\t<source>",
+        f"\t\t<database>The VOC{year} Database</database>",
+        f"\t\t<annotation>PASCAL VOC{year}</annotation>",
+        "\t\t<image>flickr</image>",
+        "\t</source>",
+        "\t<size>",
+        f"\t\t<width>{width}</width>",
+        f"\t\t<height>{height}</height>",
+        "\t\t<depth>3</depth>",
+        "\t</size>",
+        "\t<segmented>0</segmented>",
+    ]
+    for k, obj in enumerate(objects):
+        x0, y0 = 1 + 2 * k, 2 + k
+        lines += [
+            "\t<object>",
+            f"\t\t<name>{escape(obj['name'])}</name>",
+            f"\t\t<pose>{escape(obj['pose'])}</pose>",
+            f"\t\t<truncated>{obj['truncated']}</truncated>",
+        ]
+        if obj["difficult"] is not None:
+            lines.append(f"\t\t<difficult>{obj['difficult']}</difficult>")
+        lines += [
+            "\t\t<bndbox>",
+            f"\t\t\t<xmin>{x0}</xmin>",
+            f"\t\t\t<ymin>{y0}</ymin>",
+            f"\t\t\t<xmax>{width - 2}</xmax>",
+            f"\t\t\t<ymax>{height - 1}</ymax>",
+            "\t\t</bndbox>",
+        ]
+        for part in obj.get("parts", ()):
+            lines += [
+                "\t\t<part>",
+                f"\t\t\t<name>{part}</name>",
+                "\t\t\t<bndbox><xmin>3</xmin><ymin>3</ymin><xmax>9</xmax><ymax>9</ymax></bndbox>",
+                "\t\t</part>",
+            ]
+        lines.append("\t</object>")
+    lines.append("</annotation>")
+    return "\n".join(lines) + "\n"
+
+
+def voc_target(objects):
+    """The devkit's 1/0/-1 row of one image's objects (None for unannotated)."""
+    if objects is None:
+        return None
+    row = [-1] * len(VOC_CLASSES)
+    for obj in objects:
+        k = VOC_CLASSES.index(obj["name"])
+        row[k] = max(row[k], 0 if obj["difficult"] else 1)
+    return row
+
+
+def make_voc(root, year="2007", *, images=None, layout="standard", class_files=True, size=(40, 30)):
+    """PASCAL VOC: ``root/VOCdevkit/VOC<year>/{JPEGImages,Annotations,ImageSets/Main}``.
+
+    Parameters
+    ----------
+    root : path
+    year : str, default="2007"
+    images : dict, default=VOC_IMAGES[year]
+        ``{image_id: (set, objects)}`` with set in "train", "val", "test" and
+        objects a list of dicts (``name``, ``difficult`` (0, 1 or None: element
+        left out), ``truncated``, ``pose``, optional ``parts``) or None (no
+        annotation file, as the VOC-2012 test set).
+    layout : {"standard", "devkit", "year"}
+        Where the tree goes: "standard" ``root/VOCdevkit/VOC<year>`` (also
+        torchvision's), "devkit" ``root/VOC<year>`` (root is the VOCdevkit),
+        "year" ``root`` itself.
+    class_files : bool, default=True
+        Also write the devkit's per-class ``<class>_<set>.txt`` files (id and
+        1/0/-1) for the annotated sets.
+    size : (width, height)
+
+    Returns
+    -------
+    Path of the ``VOC<year>`` directory.
+
+    Notes
+    -----
+    Writes ``ImageSets/Main/{train,val,trainval,test}.txt`` (test.txt only if
+    some image is in "test"), ids sorted as in the official files. Adding
+    images to an existing tree (the VOC-2007 test archive next to trainval)
+    works by calling again with other images: the set files of sets that get
+    no image are left as they are.
+    """
+    year = str(year)
+    images = VOC_IMAGES[year] if images is None else images
+    root = Path(root)
+    voc = {"standard": root / "VOCdevkit" / f"VOC{year}", "devkit": root / f"VOC{year}", "year": root}.get(layout)
+    if voc is None:
+        raise ValueError(f"layout must be 'standard', 'devkit' or 'year', got {layout!r}")
+    main = voc / "ImageSets" / "Main"
+    main.mkdir(parents=True, exist_ok=True)
+    (voc / "JPEGImages").mkdir(exist_ok=True)
+    sets = {"train": [], "val": [], "test": []}
+    for image_id, (image_set, objects) in sorted(images.items()):
+        write_image(voc / "JPEGImages" / f"{image_id}.jpg", size=size)
+        sets[image_set].append(image_id)
+        if objects is not None:
+            (voc / "Annotations").mkdir(exist_ok=True)
+            (voc / "Annotations" / f"{image_id}.xml").write_text(_annotation_xml(year, image_id, objects, size))
+    sets["trainval"] = sorted(sets["train"] + sets["val"])
+    for image_set, ids in sets.items():
+        if not ids:
+            continue
+        (main / f"{image_set}.txt").write_text("".join(f"{i}\n" for i in ids))
+        annotated = [i for i in ids if images[i][1] is not None]
+        if class_files and annotated and len(annotated) == len(ids):
+            for k, cls in enumerate(VOC_CLASSES):
+                rows = [f"{i} {voc_target(images[i][1])[k]:2d}\n" for i in ids]
+                (main / f"{cls}_{image_set}.txt").write_text("".join(rows))
+    return voc
+
+
+def make_image_folder(root, *, counts=None, extension=".jpg", nested=False):
+    """A generic folder of class sub-folders: ``root/<class>/img_0001<extension>``.
+
+    Parameters
+    ----------
+    root : path
+    counts : dict, default=IMAGE_FOLDER_COUNTS
+        Class name -> number of images.
+    extension : str, default=".jpg"
+    nested : bool, default=False
+        Also put one image of each class in a sub-folder ``<class>/extra/``.
+
+    Returns
+    -------
+    Path of ``root``.
+    """
+    counts = IMAGE_FOLDER_COUNTS if counts is None else counts
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, n in counts.items():
+        (root / name).mkdir(exist_ok=True)
+        for i in range(1, n + 1):
+            write_image(root / name / f"img_{i:04d}{extension}")
+        if nested:
+            write_image(root / name / "extra" / f"nested_0001{extension}")
+    return root

@@ -1,0 +1,292 @@
+"""VGGClassifier: learning, freezing, schedule, reliability, persistence, scikit-learn behaviour."""
+
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+import torchvision
+from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier
+from sklearn.model_selection import GridSearchCV
+
+from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
+from skvgg.classifier import TrainingInterrupted
+
+SMALL = Preprocessing(resize_size=40, crop_size=32)
+COLOURS = np.array(["red", "green", "blue"])
+
+
+def colour_data(n, seed=0, size=(40, 48)):
+    """Three classes a random-weight VGG separates: the dominant colour channel."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for i in range(n):
+        label = i % 3
+        pixels = rng.integers(0, 60, size=(*size, 3), dtype=np.uint8)
+        pixels[..., label] += 180
+        images.append(pixels)
+        labels.append(COLOURS[label])
+    return images, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return colour_data(45, seed=0), colour_data(30, seed=1)
+
+
+@pytest.fixture
+def make(vgg11_file):
+    def make(**params):
+        defaults = dict(
+            arch="vgg11", weights=vgg11_file, preprocessing=SMALL, lr=0.1, batch_size=8,
+            max_epochs=6, random_state=0, device="cpu",
+        )  # fmt: skip
+        defaults.update(params)
+        return VGGClassifier(**defaults)
+
+    return make
+
+
+def test_head_learns_well_above_chance(make, data):
+    (X, y), (X_test, y_test) = data
+    clf = make().fit(X, y)
+    assert list(clf.classes_) == ["blue", "green", "red"]
+    assert clf.score(X_test, y_test) >= 0.9  # chance is 1/3
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (30, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(clf.history_[0]) >= {"epoch", "train_loss", "valid_score", "lr", "time", "lr_cut"}
+    assert clf.n_epochs_ == len(clf.history_) >= 1
+
+
+def test_frozen_layers_keep_their_exact_values(make, data, tv_vgg11):
+    (X, y), _ = data
+    clf = make(train_layers="conv5_1", max_epochs=1, validation_fraction=None, lr=0.01).fit(X, y)
+    reference = tv_vgg11.state_dict()
+    trained = clf._get_network().state_dict()
+    for key, value in trained.items():
+        frozen = key.startswith("features.") and int(key.split(".")[1]) < 16  # conv5_1 is features.16
+        if frozen:
+            assert torch.equal(value.cpu(), reference[key]), key
+        elif not key.startswith("classifier.6"):
+            assert not torch.equal(value.cpu(), reference[key]), key  # it did train
+
+
+def test_frozen_batch_norm_statistics_do_not_move(data):
+    (X, y), _ = data
+    torch.manual_seed(7)
+    state = torchvision.models.vgg11_bn().state_dict()
+    clf = VGGClassifier(
+        arch="vgg11_bn", weights=state, preprocessing=SMALL, train_layers="conv4_1", max_epochs=1,
+        batch_size=8, validation_fraction=None, scale_jitter=48, random_state=0, device="cpu",
+    ).fit(X, y)  # fmt: skip
+    trained = clf._get_network().state_dict()
+    conv4_1 = 15  # features index of conv4_1 in vgg11_bn
+    for key, value in trained.items():
+        if key.startswith("features.") and int(key.split(".")[1]) < conv4_1:
+            assert torch.equal(value.cpu(), state[key]), key
+    assert not torch.equal(trained["features.16.running_mean"].cpu(), state["features.16.running_mean"])
+
+
+def test_schedule_cuts_the_rate_then_stops(make, data):
+    (X, y), _ = data
+    # A learning rate too small to change any prediction: the validation score never
+    # improves after epoch 1, so every lr_patience epochs the rate is cut.
+    clf = make(lr=1e-9, lr_patience=1, max_lr_cuts=2, max_epochs=20).fit(X, y)
+    lrs = [h["lr"] for h in clf.history_]
+    assert [h["lr_cut"] for h in clf.history_] == [False, True, True, False]
+    assert lrs == pytest.approx([1e-9, 1e-9, 1e-10, 1e-11])
+    assert clf.n_epochs_ == 4  # stopped: the rate was cut twice and the score stalled again
+
+
+def test_keyboard_interrupt_keeps_a_usable_model_and_resumes(make, data, monkeypatch):
+    (X, y), (X_test, y_test) = data
+    original = VGGClassifier._train_epoch
+    calls = []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(VGGClassifier, "_train_epoch", interrupted)
+    clf = make(max_epochs=10, early_stopping=False)
+    with pytest.warns(TrainingInterrupted, match="interrupted during epoch 3"):
+        clf.fit(X, y)
+    assert clf.history_[-1] == {"epoch": 3, "interrupted": True, "lr": clf.history_[-1]["lr"]}
+    assert clf.score(X_test, y_test) >= 0.6
+    monkeypatch.setattr(VGGClassifier, "_train_epoch", original)
+    clf.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    assert [h["epoch"] for h in clf.history_] == [1, 2, 3, 4, 5]
+
+
+def test_out_of_memory_halves_the_batch(make, data, monkeypatch):
+    (X, y), (X_test, _) = data
+    expected = make(max_epochs=2).fit(X, y).predict_proba(X_test)
+    from skvgg import VGG
+
+    forward_from = VGG.forward_from
+
+    def tight(self, x, layer):
+        if len(x) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return forward_from(self, x, layer)
+
+    monkeypatch.setattr(VGG, "forward_from", tight)
+    with pytest.warns(ResourceWarning, match="retrying with batch_size=2"):
+        clf = make(max_epochs=2).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X_test), expected, atol=1e-4)
+
+
+def test_non_finite_loss_names_the_epoch(make, data):
+    (X, y), _ = data
+    with pytest.raises(FloatingPointError, match=r"epoch 1.*lower learning rate"):
+        make(lr=1e30).fit(X, y)
+
+
+def test_same_seed_same_model(make, data):
+    (X, y), (X_test, _) = data
+    # Augmentation in worker threads: each image's random view has its own seeded stream.
+    params = dict(scale_jitter=(40, 52), random_flip=True, color_shift=0.1, max_epochs=2, num_workers=2)
+    a = make(**params).fit(X, y)
+    b = make(**params).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X_test), b.predict_proba(X_test))
+    assert [h["train_loss"] for h in a.history_] == [h["train_loss"] for h in b.history_]
+    c = make(**{**params, "random_state": 1}).fit(X, y)
+    assert [h["train_loss"] for h in a.history_] != [h["train_loss"] for h in c.history_]
+
+
+def test_persistence_round_trip_without_pretrained_weights(make, data, tmp_path):
+    (X, y), (X_test, _) = data
+    clf = make().fit(X, y)
+    expected = clf.predict_proba(X_test)
+    path = tmp_path / "clf.joblib"
+    joblib.dump(clf, path)
+    assert path.stat().st_size < 2_000_000  # the 500 MB of unchanged weights are not inside
+    loaded = joblib.load(path)
+    assert all(t.device.type == "cpu" for t in loaded._state.values())  # loads on CPU-only machines
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)
+
+
+def test_persistence_refuses_different_pretrained_weights(make, data, tmp_path):
+    (X, y), _ = data
+    weights = tmp_path / "w.pth"
+    torch.manual_seed(11)
+    torch.save(torchvision.models.vgg11().state_dict(), weights)
+    clf = make(weights=weights, max_epochs=1).fit(X, y)
+    blob = joblib.dump(clf, tmp_path / "clf.joblib")[0]
+    torch.manual_seed(12)
+    torch.save(torchvision.models.vgg11().state_dict(), weights)  # same name, other values
+    with pytest.raises(ValueError, match="differ from those this model was fine-tuned from"):
+        joblib.load(blob).predict(X[:1])
+
+
+def test_persistence_of_random_weights_embeds_them(data, tmp_path):
+    (X, y), (X_test, _) = data
+    clf = VGGClassifier(arch="vgg11", weights=None, preprocessing=SMALL, lr=0.1, batch_size=8, max_epochs=1, random_state=0)
+    clf.fit(X, y)
+    joblib.dump(clf, tmp_path / "r.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "r.joblib").predict_proba(X_test), clf.predict_proba(X_test))
+
+
+def test_grid_search_over_lr(make, data):
+    (X, y), _ = data
+    grid = GridSearchCV(make(max_epochs=3), {"lr": [1e-9, 0.1]}, cv=2).fit(X, y)
+    assert grid.best_params_ == {"lr": 0.1}
+
+
+def test_soft_voting_fuses_two_networks(make, data):
+    (X, y), (X_test, y_test) = data
+    one, two = make(random_state=0), make(random_state=1, max_epochs=3)
+    vote = VotingClassifier([("a", one), ("b", two)], voting="soft").fit(X, y)
+    fitted = vote.estimators_
+    expected = (fitted[0].predict_proba(X_test) + fitted[1].predict_proba(X_test)) / 2
+    np.testing.assert_allclose(vote.predict_proba(X_test), expected, rtol=1e-6)
+    assert vote.score(X_test, y_test) >= 0.9
+
+
+def test_transform_gives_fc7_of_the_fitted_network(make, data, vgg11_file):
+    (X, y), (X_test, _) = data
+    clf = make(max_epochs=1).fit(X, y)
+    descriptors = clf.transform(X_test[:4])
+    assert descriptors.shape == (4, 4096) and clf.get_feature_names_out()[-1] == "fc7_4095"
+    # Only the head trained: fc7 is the pretrained network's.
+    expected = VGGFeaturizer(arch="vgg11", weights=vgg11_file, preprocessing=SMALL).fit().transform(X_test[:4])
+    np.testing.assert_allclose(descriptors, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_and_multi_crop_evaluation(make, data):
+    (X, y), _ = data
+    clf = make(max_epochs=1).fit(X, y)
+    rng = np.random.default_rng(3)
+    square = [rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)]
+    # On a 224x224 image at Q=224 the dense map is 1x1 and every grid crop is the whole
+    # image: dense, multi-crop and their combination must agree.
+    dense = clf.set_params(eval_scales=224, multi_crop=False).predict_proba(square)
+    crops = clf.set_params(multi_crop=True).predict_proba(square)
+    both = clf.set_params(multi_crop="combine").predict_proba(square)
+    np.testing.assert_allclose(crops, dense, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(both, dense, rtol=1e-4, atol=1e-6)
+    wide = [rng.integers(0, 256, size=(230, 300, 3), dtype=np.uint8)]
+    proba = clf.set_params(eval_scales=(224, 256), eval_flip=True, multi_crop=False).predict_proba(wide)
+    assert proba.shape == (1, 3) and np.isclose(proba.sum(), 1, atol=1e-5)
+
+
+def test_labels_of_any_type_and_class_weight(make, data):
+    (X, y), (X_test, _) = data
+    numeric = np.array([{"red": 5, "green": 15, "blue": 25}[label] for label in y])
+    clf = make(max_epochs=2, class_weight="balanced").fit(X, numeric)
+    assert list(clf.classes_) == [5, 15, 25]
+    assert set(clf.predict(X_test)) <= {5, 15, 25}
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (["a"] * 45, "single class"),
+        (None, "requires y to be passed"),
+        (np.array([0.0, np.nan] * 22 + [1.0]), "NaN or infinite labels at indices \\[1, 3"),
+        (["a", "b"] * 10, "45 images but y has 20 labels"),
+        ([None] + ["a", "b"] * 22, "missing labels"),
+    ],
+)
+def test_bad_labels(make, data, labels, message):
+    (X, _), _ = data
+    with pytest.raises(ValueError, match=message):
+        make().fit(X, labels)
+
+
+def test_unseen_labels_at_score_time(make, data):
+    (X, y), (X_test, y_test) = data
+    clf = make(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=r"not seen during fit: \['purple'\]"):
+        clf.score(X_test[:2], ["red", "purple"])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(train_layers="conv9_9"), "train_layers='conv9_9'"),
+        (dict(scale_jitter=(60, 40)), "Smin <= Smax"),
+        (dict(scale_jitter=20), "smaller than the 32 px training crop"),
+        (dict(eval_scales=100), "eval_scales"),
+        (dict(multi_crop=True), "multi_crop needs eval_scales"),
+        (dict(validation_fraction=0.02), "Cannot hold out a stratified"),
+    ],
+)
+def test_bad_parameters(make, data, params, message):
+    (X, y), _ = data
+    with pytest.raises(ValueError, match=message):
+        make(**params).fit(X, y)
+
+
+def test_clone_is_unfitted(make, data):
+    (X, y), _ = data
+    clf = make(max_epochs=1).fit(X, y)
+    fresh = clone(clf)
+    assert not hasattr(fresh, "classes_")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fresh.get_params()["lr"] == 0.1
