@@ -290,3 +290,11 @@ def test_clone_is_unfitted(make, data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fresh.get_params()["lr"] == 0.1
+
+
+def test_progress_bar_per_epoch(make, data, capsys):
+    (X, y), _ = data
+    make(max_epochs=2, verbose=True, lr_patience=5).fit(X, y)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err
+    assert "loss=" in err and "valid=" in err and "lr=1.0e-01" in err
