@@ -41,12 +41,15 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    arch : str, default="vgg16"
-        Network, see :func:`skvgg.list_archs` (paper letters accepted).
+    arch : str or list of str, default="vgg16"
+        Network, see :func:`skvgg.list_archs` (paper letters accepted). A list stacks
+        the descriptors of several networks computed from one decoding of each image:
+        ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
     weights : default="imagenet"
         As in :func:`skvgg.build_vgg`: ``"imagenet"``, a torchvision weights name or
         enum, a checkpoint path, a state_dict, or None (random, seeded by
-        ``random_state``).
+        ``random_state``); with several networks, one value for all (None or
+        ``"imagenet"``) or a list with one entry per network.
     layer : str or list of str, default="fc7"
         ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
         name (``"conv5_3"``, after ReLU) or a pool (``"pool1"``..``"pool5"``). A list
@@ -93,6 +96,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     layers_ : list of str
+    archs_ : list of str
     scales_ : tuple of int or None
     preprocessing_ : Preprocessing
     weights_identity_ : str
@@ -115,7 +119,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "arch": [str],
+        "arch": [str, list, tuple],
         "weights": "no_validation",
         "layer": [str, list, tuple],
         "pooling": [StrOptions({"avg", "max"})],
@@ -182,13 +186,24 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         -------
         self : VGGFeaturizer
         """
-        spec = resolve_arch(self.arch)
-        resolved = resolve_weights(spec, self.weights, self.preprocessing)
-        layers = self._check_layers(spec)
-        if not resolved.has_classifier and any(name in FC_LAYERS for name in layers):
+        archs, weights = self._arch_weights()
+        specs = [resolve_arch(arch) for arch in archs]
+        if len({spec.name for spec in specs}) != len(specs) and len(set(map(str, weights))) != len(weights):
+            raise ValueError(f"arch={self.arch!r} with weights={self.weights!r} names the same network twice")
+        resolved = [resolve_weights(spec, w, self.preprocessing) for spec, w in zip(specs, weights)]
+        layers = None
+        for spec, weights_info in zip(specs, resolved):
+            layers = self._check_layers(spec)
+            if not weights_info.has_classifier and any(name in FC_LAYERS for name in layers):
+                raise ValueError(
+                    f"weights {weights_info.identity} have no trained classifier (fc6, fc7, fc8), so layer={self.layer!r} "
+                    "cannot be computed; choose a convolutional layer such as 'conv5_3' or 'pool5'."
+                )
+        views = {(r.preprocessing.resize_size, r.preprocessing.crop_size) for r in resolved}
+        if len(views) > 1:
             raise ValueError(
-                f"weights {resolved.identity} have no trained classifier (fc6, fc7, fc8), so layer={self.layer!r} "
-                "cannot be computed; choose a convolutional layer such as 'conv5_3' or 'pool5'."
+                f"The networks of arch={self.arch!r} expect different views (resize, crop) {sorted(views)}; "
+                "stacking needs one view per image: pass preprocessing= to set it"
             )
         self.scales_ = self._check_scales()
         resolve_precision(self.precision, torch.device("cpu"))
@@ -196,20 +211,47 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         if X is not None:
             check_images(X)
         self.layers_ = layers
-        self.preprocessing_ = resolved.preprocessing
-        if resolved.source == "random":
-            self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-            self.weights_identity_ = f"random:seed={self._seed_}"
-        else:
-            self._seed_ = None
-            self.weights_identity_ = resolved.identity
+        self.archs_ = [spec.name for spec in specs]
+        self.preprocessings_ = [r.preprocessing for r in resolved]
+        self.preprocessing_ = self.preprocessings_[0]
+        self._seeds_ = []
+        identities = []
+        random_state = check_random_state(self.random_state)
+        for weights_info in resolved:
+            if weights_info.source == "random":
+                self._seeds_.append(int(random_state.randint(np.iinfo(np.int32).max)))
+                identities.append(f"random:seed={self._seeds_[-1]}")
+            else:
+                self._seeds_.append(None)
+                identities.append(weights_info.identity)
+        self.weights_identity_ = " + ".join(identities)
+        self._identities_ = identities
         self.device_ = str(resolve_device(self.device))
-        self._network = None
-        network = self._get_network()
-        self._widths_ = [self._layer_width(network, name) for name in layers]
-        self.n_features_out_ = sum(self._widths_) * (len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1)
+        self._networks = None
+        networks = self._get_networks()
+        self._widths_ = [[self._layer_width(network, name) for name in layers] for network in networks]
+        per_view = sum(sum(widths) for widths in self._widths_)
+        self.n_features_out_ = per_view * (len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1)
         self.failures_ = []
         return self
+
+    def _arch_weights(self):
+        """``arch`` and ``weights`` as aligned lists (several networks are stacked)."""
+        if isinstance(self.arch, str):
+            return [self.arch], [self.weights]
+        archs = list(self.arch)
+        if not archs:
+            raise ValueError("arch is an empty list; expected a name such as 'vgg16' or a list of names")
+        if isinstance(self.weights, list | tuple):
+            if len(self.weights) != len(archs):
+                raise ValueError(f"arch has {len(archs)} networks but weights has {len(self.weights)} entries")
+            return archs, list(self.weights)
+        if self.weights is not None and not (isinstance(self.weights, str) and self.weights.lower() == "imagenet"):
+            raise ValueError(
+                f"With several networks (arch={self.arch!r}), weights must be None, 'imagenet' or a list with "
+                f"one entry per network; got {self.weights!r}"
+            )
+        return archs, [self.weights] * len(archs)
 
     def _check_layers(self, spec) -> list[str]:
         layers = [self.layer] if isinstance(self.layer, str) else list(self.layer)
@@ -243,34 +285,41 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         convs = [m for m in network.features[: index + 1] if isinstance(m, torch.nn.Conv2d)]
         return convs[-1].out_channels
 
-    def _get_network(self):
-        """The shared, read-only network (loaded lazily, e.g. after unpickling)."""
-        if getattr(self, "_network", None) is not None:
-            return self._network
+    def _get_networks(self) -> list:
+        """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
+        if getattr(self, "_networks", None) is not None:
+            return self._networks
         device = resolve_device(self.device)
-        key = (resolve_arch(self.arch).name, self.weights_identity_, str(device))
+        _, weights = self._arch_weights()
+        networks = []
+        for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_):
 
-        def build():
-            if self._seed_ is not None:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(self._seed_)
-                    network = build_vgg(self.arch, None)
-            else:
-                network = build_vgg(self.arch, self.weights, preprocessing=self.preprocessing)
-            network.requires_grad_(False)
-            # channels_last: oneDNN and cuDNN both run VGG's 3x3 convolutions faster in
-            # NHWC (measured 1.2x on a 2-core CPU, benchmarks/featurizer_speed.py).
-            return network.to(device, memory_format=torch.channels_last).eval()
+            def build(arch=arch, w=w, seed=seed):
+                if seed is not None:
+                    with torch.random.fork_rng(devices=[]):
+                        torch.manual_seed(seed)
+                        network = build_vgg(arch, None)
+                else:
+                    network = build_vgg(arch, w, preprocessing=self.preprocessing)
+                network.requires_grad_(False)
+                # channels_last: oneDNN and cuDNN both run VGG's 3x3 convolutions faster in
+                # NHWC (measured 1.2x on a 2-core CPU, benchmarks/featurizer_speed.py).
+                return network.to(device, memory_format=torch.channels_last).eval()
 
-        self._network = shared_network(key, build)
-        return self._network
+            networks.append(shared_network((arch, identity, str(device)), build))
+        self._networks = networks
+        return networks
+
+    def _get_network(self):
+        """The first (usually only) network."""
+        return self._get_networks()[0]
 
     def __getstate__(self):
         # The weights are re-obtained from their source on first use: a pickled
         # featurizer stays small and loads on a machine with another device.
         # object.__getstate__ returns the instance's own __dict__: copy before editing.
         state = dict(super().__getstate__())
-        state["_network"] = None
+        state["_networks"] = None
         return state
 
     # --- transforming ----------------------------------------------------------------------
@@ -337,8 +386,9 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         """Everything that changes a descriptor, for cache keys."""
         pre = self.preprocessing_
         return (
-            resolve_arch(self.arch).name,
-            self.weights_identity_,
+            tuple(self.archs_),
+            tuple(self._identities_),
+            tuple((p.mean, p.std, p.channel_order, p.value_range) for p in self.preprocessings_),
             tuple(self.layers_),
             self.pooling,
             self.scales_,
@@ -357,15 +407,15 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
 
     def _describe(self, items, indices):
         """Yield ``(index, descriptor or exception)`` for the given images."""
-        network = self._get_network()
-        device = next(network.parameters()).device
+        networks = self._get_networks()
+        device = next(networks[0].parameters()).device
         return describe(
-            network,
+            networks,
             items,
             indices,
             self._make_groups,
             layers=self.layers_,
-            preprocessing=self.preprocessing_,
+            preprocessing=self.preprocessings_,
             pooling=self.pooling,
             combine="stack" if self.scale_pooling == "stack" else "mean",
             batch_size=self.batch_size,
@@ -385,12 +435,15 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         stacked = self.scales_ if self.scales_ and self.scale_pooling == "stack" else [None]
+        several = len(self.archs_) > 1
         names = []
         for q in stacked:
-            for layer, width in zip(self.layers_, self._widths_):
-                prefix = layer if q is None else f"{layer}_q{q}"
-                digits = len(str(width - 1))
-                names.extend(f"{prefix}_{i:0{digits}d}" for i in range(width))
+            for arch, widths in zip(self.archs_, self._widths_):
+                for layer, width in zip(self.layers_, widths):
+                    prefix = f"{arch}_{layer}" if several else layer
+                    prefix = prefix if q is None else f"{prefix}_q{q}"
+                    digits = len(str(width - 1))
+                    names.extend(f"{prefix}_{i:0{digits}d}" for i in range(width))
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):

@@ -155,13 +155,18 @@ def describe(
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
-    Each view's ``layers`` activations are pooled (``"avg"``, ``"max"`` or
+    ``network`` may be a list of networks (with ``preprocessing`` a list alike): each
+    batch is decoded once and described by every network, concatenated in order. Each view's ``layers`` activations are pooled (``"avg"``, ``"max"`` or
     ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
     input order; callers place descriptors by index.
     """
-    device = next(network.parameters()).device
+    # Several networks (the paper's Net-D & Net-E fusion) share each decoded batch; their
+    # descriptors are concatenated in order.
+    networks = list(network) if isinstance(network, list | tuple) else [network]
+    preprocessings = list(preprocessing) if isinstance(preprocessing, list | tuple) else [preprocessing] * len(networks)
+    device = next(networks[0].parameters()).device
     batch_state = batch_state if batch_state is not None else {"batch_size": batch_size}
     pending: dict[int, dict] = {}
     n_groups: dict[int, int] = {}
@@ -174,10 +179,13 @@ def describe(
     def run(pixels, dense):
         def forward(chunk):
             chunk = chunk.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else chunk.to(device)
-            x = preprocessing.normalize(chunk).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), autocast(device, dtype):
-                activations = network.extract(x, layers, dense=dense)
-            out = torch.cat([_pool(activations[name], pooling) for name in layers], dim=1)
+            parts = []
+            for net, pre in zip(networks, preprocessings):
+                x = pre.normalize(chunk).contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast(device, dtype):
+                    activations = net.extract(x, layers, dense=dense)
+                parts.extend(_pool(activations[name], pooling) for name in layers)
+            out = torch.cat(parts, dim=1)
             return (post(out) if post is not None else out).cpu()
 
         return torch.cat(run_with_backoff(forward, pixels, batch_state, what="batch")).numpy()

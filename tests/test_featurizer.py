@@ -359,3 +359,28 @@ def test_fc_layers_need_a_trained_classifier(monkeypatch):
     monkeypatch.setattr(module, "resolve_weights", features_only)
     with pytest.raises(ValueError, match="no trained classifier.*conv5_3"):
         VGGFeaturizer(layer="fc7").fit()
+
+
+def test_two_networks_stack_from_one_decoding(featurizer, photos, monkeypatch):
+    """The paper's Net-D & Net-E fusion: descriptors stacked, each image decoded once."""
+    import skvgg.pipeline
+
+    paths, _ = photos
+    vgg11_file = featurizer().weights
+    single = [
+        featurizer(preprocessing=SMALL, layer="pool5").fit(paths).transform(paths),
+        featurizer(preprocessing=SMALL, layer="pool5", weights=None, random_state=0).fit(paths).transform(paths),
+    ]
+    decoded = []
+    load_rgb = skvgg.pipeline.load_rgb
+    monkeypatch.setattr(skvgg.pipeline, "load_rgb", lambda item, index: decoded.append(index) or load_rgb(item, index))
+    fused = featurizer(arch=["vgg11", "vgg11"], weights=[vgg11_file, None], random_state=0, preprocessing=SMALL, layer="pool5")
+    out = fused.fit(paths).transform(paths)
+    assert sorted(decoded) == [0, 1]
+    np.testing.assert_allclose(out, np.hstack(single), rtol=1e-6, atol=1e-6)
+    names = fused.get_feature_names_out()
+    assert names[0] == "vgg11_pool5_000" and len(names) == 1024
+    with pytest.raises(ValueError, match="weights has 1 entries"):
+        featurizer(arch=["vgg11", "vgg13"], weights=[vgg11_file]).fit()
+    with pytest.raises(ValueError, match="one entry per network"):
+        featurizer(arch=["vgg11", "vgg13"], weights=vgg11_file).fit()
