@@ -9,16 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torchvision.datasets
-from fake_datasets import (
-    CALTECH101_COUNTS,
-    CALTECH256_COUNTS,
-    VOC_IMAGES,
-    make_caltech101,
-    make_caltech256,
-    make_image_folder,
-    make_voc,
-    voc_target,
-)
 from PIL import Image
 
 from skvgg.datasets import (
@@ -32,6 +22,16 @@ from skvgg.datasets import (
     load_voc,
     load_voc2007,
     load_voc2012,
+)
+from skvgg.testing import (
+    CALTECH101_COUNTS,
+    CALTECH256_COUNTS,
+    VOC_IMAGES,
+    make_caltech101,
+    make_caltech256,
+    make_image_folder,
+    make_voc,
+    voc_target,
 )
 
 

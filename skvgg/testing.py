@@ -1,4 +1,4 @@
-"""Generate miniature dataset trees in the real on-disk layouts, for tests.
+"""Generate miniature dataset trees in the real on-disk layouts, for tests and examples.
 
 Every image is a tiny real JPEG file (40x30 pixels by default, a colour that
 depends on its name), so that the trees can be read by the loaders of
@@ -7,7 +7,7 @@ function returns the dataset directory as a :class:`pathlib.Path` (the
 ``101_ObjectCategories``, ``256_ObjectCategories`` or ``VOC<year>`` directory,
 or the image folder itself), which the loaders also accept as ``root``.
 
-    from fake_datasets import make_caltech101, make_caltech256, make_voc, make_image_folder
+    from skvgg.testing import make_caltech101, make_caltech256, make_voc, make_image_folder
 """
 
 from __future__ import annotations
