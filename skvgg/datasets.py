@@ -334,6 +334,24 @@ def _not_found(root, expected, missing, also=(), hint=""):
     return DatasetNotFoundError(message)
 
 
+def _torchvision_datasets():
+    import torchvision.datasets  # imported on demand: only downloads need it
+
+    return torchvision.datasets
+
+
+def _locate(root, find, download, dataset, url, how, factory):
+    """``find(root)``; when that finds nothing and ``download`` is set, download first.
+
+    ``factory`` runs torchvision's downloader (imported lazily by the caller's lambda).
+    """
+    directory = find(root)
+    if directory is None and download:
+        _download(dataset, url, how, factory)
+        directory = find(root)
+    return directory
+
+
 def _download(dataset, url, how, factory):
     """Run a torchvision download; any failure becomes a DatasetDownloadError."""
     try:
@@ -409,21 +427,14 @@ def load_caltech101(root, *, download=False, include_background=True):
     root = _as_root(root)
     download = _check_bool(download, "download")
     include_background = _check_bool(include_background, "include_background")
-    directory = _caltech101_dir(root)
     manual = (
         f"download {_CALTECH101_URL}, unzip it and extract caltech-101/101_ObjectCategories.tar.gz "
         f"into {root}, so that {os.path.join(root, _CALTECH101_DIR, '<class>', '*.jpg')} exist"
     )
-    if directory is None and download:
-        import torchvision.datasets
-
-        _download(
-            "Caltech-101",
-            _CALTECH101_URL,
-            manual,
-            lambda: torchvision.datasets.Caltech101(root, download=True),
-        )
-        directory = _caltech101_dir(root)
+    directory = _locate(
+        root, _caltech101_dir, download, "Caltech-101", _CALTECH101_URL, manual,
+        lambda: _torchvision_datasets().Caltech101(root, download=True),
+    )  # fmt: skip
     expected = os.path.join(root, _CALTECH101_DIR, "<class>", "*.jpg")
     if directory is None:
         raise _not_found(
@@ -506,21 +517,14 @@ def load_caltech256(root, *, download=False, include_clutter=True):
     root = _as_root(root)
     download = _check_bool(download, "download")
     include_clutter = _check_bool(include_clutter, "include_clutter")
-    directory = _caltech256_dir(root)
     manual = (
         f"download {_CALTECH256_URL} and extract it into {root}, "
         f"so that {os.path.join(root, _CALTECH256_DIR, 'NNN.<name>', '*.jpg')} exist"
     )
-    if directory is None and download:
-        import torchvision.datasets
-
-        _download(
-            "Caltech-256",
-            _CALTECH256_URL,
-            manual,
-            lambda: torchvision.datasets.Caltech256(root, download=True),
-        )
-        directory = _caltech256_dir(root)
+    directory = _locate(
+        root, _caltech256_dir, download, "Caltech-256", _CALTECH256_URL, manual,
+        lambda: _torchvision_datasets().Caltech256(root, download=True),
+    )  # fmt: skip
     if directory is None:
         raise _not_found(
             root,

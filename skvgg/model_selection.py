@@ -85,7 +85,25 @@ def _describe_small(classes, counts, requirement):
     return f"{requirement}, but {shown}{more}"
 
 
-class PerClassSplit(BaseCrossValidator):
+class _FixedSplitsCV(BaseCrossValidator):
+    """A splitter whose number of splits is its ``n_splits`` parameter."""
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of splits, ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : object
+            Ignored, present for API compatibility.
+
+        Returns
+        -------
+        n_splits : int
+        """
+        return self.n_splits
+
+
+class PerClassSplit(_FixedSplitsCV):
     """Random splits with a fixed number of training images per class.
 
     In each split, for each class, ``n_train`` randomly chosen images are
@@ -130,20 +148,6 @@ class PerClassSplit(BaseCrossValidator):
         self.n_test = _check_int(n_test, "n_test", 1, allow_none=True)
         self.n_splits = _check_int(n_splits, "n_splits", 1)
         self.random_state = random_state
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits, ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : object
-            Ignored, present for API compatibility.
-
-        Returns
-        -------
-        n_splits : int
-        """
-        return self.n_splits
 
     def split(self, X, y=None, groups=None):
         """Generate the indices of the training and test images of each split.
@@ -205,7 +209,7 @@ def _check_fraction(fraction):
     return float(fraction)
 
 
-class PerClassHoldOut(BaseCrossValidator):
+class PerClassHoldOut(_FixedSplitsCV):
     """Hold out a fraction of the images of each class for validation.
 
     The paper's hyper-parameter validation: in every Caltech split, 20% of
@@ -237,20 +241,6 @@ class PerClassHoldOut(BaseCrossValidator):
         self.fraction = _check_fraction(fraction)
         self.n_splits = _check_int(n_splits, "n_splits", 1)
         self.random_state = random_state
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits, ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : object
-            Ignored, present for API compatibility.
-
-        Returns
-        -------
-        n_splits : int
-        """
-        return self.n_splits
 
     def split(self, X, y=None, groups=None):
         """Generate the training and validation indices.

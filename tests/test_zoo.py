@@ -375,3 +375,15 @@ def test_preprocessing_matches_torchvision_transforms():
 def test_preprocessing_override_for_local_file(vgg11_file):
     model = build_vgg("vgg11", weights=vgg11_file, preprocessing=Preprocessing.caffe())
     assert model.preprocessing.channel_order == "BGR"
+
+
+@pytest.mark.parametrize("arch, gmacs", [("vgg11", 7.609), ("vgg13", 11.308), ("vgg16", 15.470), ("vgg19", 19.632)])
+def test_mac_counts_equal_torchvision_ops(arch, gmacs):
+    model = meta_model(arch)
+    assert model.count_macs(224, 224) / 1e9 == pytest.approx(gmacs, abs=5e-4)  # torchvision's published _ops
+    assert model.count_macs(224, 224, dense=True) == model.count_macs(224, 224)
+    # Dense at 256: the fc layers run at 2x2 positions; the convolutions scale with pixels.
+    conv = model.count_macs(256, 256, "pool5")
+    assert conv == pytest.approx(model.count_macs(224, 224, "pool5") * (256 / 224) ** 2, rel=1e-9)
+    fc = 4 * (25088 * 4096 + 4096 * 4096 + 4096 * 1000)
+    assert model.count_macs(256, 256, dense=True) == conv + fc
