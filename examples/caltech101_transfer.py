@@ -109,11 +109,10 @@ def main(argv=None):
 
             root = make_caltech101(tmp, counts=STANDIN_COUNTS)
             print("=" * 88)
-            print(f"STAND-IN RUN: a generated miniature Caltech-101 ({len(STANDIN_COUNTS)} classes of tiny synthetic images)")
-            print(f"in {root},")
-            if weights is None:
-                print(f"with RANDOM weights ({arch}): the scores below are meaningless.")
-            print("Pass --root DIR (and --weights imagenet) to reproduce the paper.")
+            print(f"STAND-IN RUN on a generated miniature Caltech-101 ({root}):")
+            print(f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information", end="")
+            print(f", and RANDOM weights ({arch})." if weights is None else ".")
+            print("The scores below are meaningless. Pass --root DIR (and --weights imagenet) to reproduce the paper.")
             print("=" * 88)
 
         # 1. The data: image paths and their class names.
