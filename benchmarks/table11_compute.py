@@ -51,7 +51,11 @@ def main():
     print(f"this CPU ({torch.get_num_threads()} threads): {cpu:.0f} GMAC/s on VGG16 at 224, batch 8 (measured now)")
     per_224 = 15.47e9
     gpus = {name: rate * per_224 / 1e9 for name, rate in GPU_ANCHORS.items()}
-    print("| dataset | network | scales Q | GMACs / image | images | CPU hours (here) | " + " | ".join(f"minutes, {g} (est.)" for g in gpus) + " |")
+    print(
+        "| dataset | network | scales Q | GMACs / image | images | CPU hours (here) | "
+        + " | ".join(f"minutes, {g} (est.)" for g in gpus)
+        + " |"
+    )
     print("|---" * (6 + len(gpus)) + "|")
     for name, protocol in DATASETS.items():
         for archs in (["vgg16"], ["vgg19"], ["vgg16", "vgg19"]):

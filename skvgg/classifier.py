@@ -303,9 +303,9 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch.nn.init.zeros_(head.bias)
         return network
 
-    def _frozen_modules(self, network: VGG) -> list:
-        """Modules before the trained part, in forward order."""
-        boundary = self._boundary_
+    def _frozen_modules(self, network: VGG, boundary="fitted") -> list:
+        """Modules before the trained part (ending at ``boundary``), in forward order."""
+        boundary = self._boundary_ if boundary == "fitted" else boundary
         if boundary is None:
             return []
         if boundary in network._feature_index:
@@ -394,7 +394,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         params = self._set_trainable(network)
         optimizer = _sgd(params, lr=self._lr_now, momentum=self.momentum, weight_decay=self.weight_decay)
         if warm and self._optimizer_state is not None:
-            optimizer.load_state_dict(self._optimizer_state)
+            try:  # momentum carries over unless train_layers changed what trains
+                optimizer.load_state_dict(self._optimizer_state)
+            except ValueError:
+                pass
             for group in optimizer.param_groups:
                 group["lr"] = self._lr_now
         weight = None
@@ -766,6 +769,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         state.pop("_optimizer_state", None)  # momentum buffers: large, and only for warm starts
         state.pop("_frozen_ids", None)
         if network is not None:
+            # What rebuilds the network, as it was fitted (parameters may change later).
+            state["_state_source"] = {
+                "arch": self.arch, "weights": self.weights, "preprocessing": self.preprocessing,
+                "dropout": self.dropout, "boundary": self._boundary_,
+            }  # fmt: skip
             full = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
             frozen = self._frozen_keys(network)
             if self._source_identity is not None and frozen:
@@ -788,15 +796,17 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if saved is None:
             raise RuntimeError("This VGGClassifier holds no network; fit it first")
         device = resolve_device(self.device)
+        source = self._state_source
         if self._frozen_checksum is None:
-            network = build_vgg(self.arch, None, len(self.classes_), dropout=self.dropout, progress=False)
+            network = build_vgg(source["arch"], None, len(self.classes_), dropout=source["dropout"], progress=False)
             network.load_state_dict(saved)
         else:
             network = build_vgg(
-                self.arch, self.weights, len(self.classes_), dropout=self.dropout, preprocessing=self.preprocessing
-            )
+                source["arch"], source["weights"], len(self.classes_),
+                dropout=source["dropout"], preprocessing=source["preprocessing"],
+            )  # fmt: skip
             network.load_state_dict(saved, strict=False)
-            self._frozen_ids = {id(m) for m in self._frozen_modules(network)}
+            self._frozen_ids = {id(m) for m in self._frozen_modules(network, source["boundary"])}
             if self._frozen_digest(network) != self._frozen_checksum:
                 raise ValueError(
                     f"The pretrained weights {self._source_identity} differ from those this model was fine-tuned "

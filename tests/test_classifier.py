@@ -298,3 +298,14 @@ def test_progress_bar_per_epoch(make, data, capsys):
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err
     assert "loss=" in err and "valid=" in err and "lr=1.0e-01" in err
+
+
+def test_loaded_model_ignores_later_parameter_changes_and_warm_starts(make, data, tmp_path):
+    (X, y), (X_test, _) = data
+    clf = make(max_epochs=2).fit(X, y)
+    expected = clf.predict_proba(X_test)
+    joblib.dump(clf, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib").set_params(train_layers="classifier", dropout=0.1)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)  # rebuilt as fitted
+    loaded.set_params(warm_start=True, max_epochs=1, train_layers="head").fit(X, y)
+    assert [h["epoch"] for h in loaded.history_] == [1, 2, 3]
