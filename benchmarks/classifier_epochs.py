@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from featurizer_speed import make_jpegs
+
 from skvgg import VGGClassifier
 
 

@@ -177,12 +177,9 @@ def bench_memory(n, batch_size):
     results = []
     for count in (n, 10 * n):
         with tempfile.TemporaryDirectory() as directory:
-            code = "import sys; sys.path.insert(0, %r); import featurizer_speed as b; b._memory_child(%r, %d, %d)" % (
-                str(Path(__file__).parent),
-                directory,
-                count,
-                batch_size,
-            )
+            here = str(Path(__file__).parent)
+            code = f"import sys; sys.path.insert(0, {here!r}); import featurizer_speed as b; "
+            code += f"b._memory_child({directory!r}, {count}, {batch_size})"
             line = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
             results.append(json.loads(line.strip().splitlines()[-1]))
     small, large = results

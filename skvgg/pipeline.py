@@ -156,7 +156,9 @@ def describe(
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
     ``network`` may be a list of networks (with ``preprocessing`` a list alike): each
-    batch is decoded once and described by every network, concatenated in order. Each view's ``layers`` activations are pooled (``"avg"``, ``"max"`` or
+    batch is decoded once and described by every network, concatenated in order.
+
+    Each view's ``layers`` activations are pooled (``"avg"``, ``"max"`` or
     ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
