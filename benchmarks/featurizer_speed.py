@@ -196,7 +196,7 @@ def main():
     parser.add_argument("--only", choices=["end-to-end", "grid", "dense", "memory"], action="append")
     parser.add_argument("--images", type=int, default=16, help="images for end-to-end and grid")
     parser.add_argument("--dense-images", type=int, default=3)
-    parser.add_argument("--memory-images", type=int, default=4, help="N of the N vs 10N memory run")
+    parser.add_argument("--memory-images", type=int, default=16, help="N of the N vs 10N memory run (>= batch size)")
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
     chosen = args.only or ["end-to-end", "grid", "dense", "memory"]

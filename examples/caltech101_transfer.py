@@ -32,7 +32,7 @@ is given) and a reduced protocol: the numbers only show that the pieces run toge
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 import tempfile
 import time
@@ -48,6 +48,11 @@ from skvgg.experiments import TABLE_11
 from skvgg.metrics import mean_class_recall, mean_class_recall_scorer
 from skvgg.model_selection import CALTECH101_PROTOCOL, PerClassHoldOut, PerClassSplit
 
+# examples/ is not a package: put this script's own folder on sys.path so that `import _common` works
+# both when it runs as `python examples/caltech101_transfer.py` and when it is loaded from its path (as the tests do).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py: the boilerplate the examples share)
+
 #: The paper's test scales for Caltech (Appendix B), stacked.
 PAPER_SCALES = (256, 384, 512)
 
@@ -60,41 +65,24 @@ STANDIN_PROTOCOL = dict(n_train=3, n_test=2, n_splits=3)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _common.make_parser(__doc__)
     parser.add_argument("--root", default=None, help="Caltech-101 directory (holding 101_ObjectCategories); default: a stand-in")
     parser.add_argument("--download", action="store_true", help="download Caltech-101 into --root if it is missing")
-    parser.add_argument("--arch", default=None, help="network (vgg16, vgg19, ...); default vgg16, vgg11 for the stand-in")
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help='"imagenet" (default with --root), a local .pth file, or "random"; the stand-in defaults to random',
-    )
+    _common.add_model_options(parser)  # --arch, --weights
     parser.add_argument("--scales", type=int, nargs="+", default=None, help="test scales Q (default 256 384 512)")
     parser.add_argument("--splits", type=int, default=None, help="number of random splits (default 3)")
     parser.add_argument("--n-train", type=int, default=None, help="training images per class (default 30)")
     parser.add_argument("--n-test", type=int, default=None, help="maximum test images per class (default 50)")
-    parser.add_argument("--device", default="auto", help='"auto" (CUDA, else MPS, else CPU), "cpu", "cuda", ...')
-    parser.add_argument("--batch-size", type=int, default=32, help="network inputs per forward pass")
-    parser.add_argument("--num-workers", type=int, default=None, help="image decoding threads")
+    _common.add_device_options(parser, batch_size_help="network inputs per forward pass")  # --device, --batch-size, --num-workers
     parser.add_argument("--cache-dir", default=None, help="keep descriptors on disk here (reused by later runs)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits (and random weights)")
     parser.add_argument("--verbose", action="store_true", help="progress bars")
     return parser.parse_args(argv)
 
 
-def resolve_weights(weights, standin):
-    """--weights as VGGFeaturizer takes it: None means random (seeded) weights."""
-    if weights is None:
-        return None if standin else "imagenet"
-    return None if weights.lower() in ("random", "none") else weights
-
-
 def main(argv=None):
     args = parse_args(argv)
-    standin = args.root is None
-    weights = resolve_weights(args.weights, standin)
-    cheap = standin and args.weights is None  # random weights: use the cheapest settings
-    arch = args.arch or ("vgg11" if cheap else "vgg16")
+    standin, weights, cheap, arch = _common.resolve_model(args)  # standin: no --root; cheap: and no --weights
     # Dense evaluation needs Q >= 224; the stand-in uses the smallest single scale.
     scales = tuple(args.scales) if args.scales else ((224,) if cheap else PAPER_SCALES)
     protocol = dict(STANDIN_PROTOCOL if standin else CALTECH101_PROTOCOL)
@@ -108,12 +96,13 @@ def main(argv=None):
             from skvgg.testing import make_caltech101
 
             root = make_caltech101(tmp, counts=STANDIN_COUNTS)
-            print("=" * 88)
-            print(f"STAND-IN RUN on a generated miniature Caltech-101 ({root}):")
-            print(f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information", end="")
-            print(f", and RANDOM weights ({arch})." if weights is None else ".")
-            print("The scores below are meaningless. Pass --root DIR (and --weights imagenet) to reproduce the paper.")
-            print("=" * 88)
+            _common.print_standin_banner(
+                f"a generated miniature Caltech-101 ({root})",
+                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information",
+                f"({arch})",
+                weights,
+                goal="to reproduce the paper",
+            )
 
         # 1. The data: image paths and their class names.
         data = load_caltech101(root, download=args.download)
@@ -168,8 +157,7 @@ def main(argv=None):
     paper_text = f"{paper[0]:.1f} +- {paper[1]:.1f} %" if paper else "not in Table 11"
     print(f"mean +- std over {len(scores)} splits: {np.mean(scores):.2f} +- {np.std(scores):.2f} %")
     print(f"paper (Table 11, {resolve_arch(arch).name}): {paper_text}")
-    if standin and weights is None:
-        print("(stand-in data and random weights: these numbers are meaningless)")
+    _common.print_standin_footer(standin, weights)
     return 0
 
 

@@ -27,7 +27,6 @@ numbers only show that the pieces run together.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -40,19 +39,19 @@ from sklearn.model_selection import train_test_split
 
 from skvgg import Preprocessing, VGGClassifier, load_image_folder
 
+# examples/ is not a package: put this script's own folder on sys.path so that `import _common` works
+# both when it runs as `python examples/fine_tune.py` and when it is loaded from its path (as the tests do).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py: the boilerplate the examples share)
+
 #: The stand-in: 3 classes of 8 tiny images.
 STANDIN_COUNTS = {"bird": 8, "cat": 8, "dog": 8}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _common.make_parser(__doc__)
     parser.add_argument("--root", default=None, help="folder of class sub-folders of images; default: a stand-in")
-    parser.add_argument("--arch", default=None, help="network (vgg16, vgg19, ...); default vgg16, vgg11 for the stand-in")
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help='"imagenet" (default with --root), a local .pth file, or "random"; the stand-in defaults to random',
-    )
+    _common.add_model_options(parser)  # --arch, --weights
     parser.add_argument("--train-layers", default="classifier", help='"head", "classifier" (default), "all", or a layer name')
     parser.add_argument("--epochs", type=int, default=None, help="maximum number of epochs (default 20; 3 for the stand-in)")
     parser.add_argument("--lr", type=float, default=1e-3, help="initial learning rate")
@@ -71,27 +70,16 @@ def parse_args(argv=None):
         help="side of the training and test view (default 224 after resizing to 256; 64 for the stand-in)",
     )
     parser.add_argument("--augment", action="store_true", help="the paper's training augmentation: scale jittering and flips")
-    parser.add_argument("--device", default="auto", help='"auto" (CUDA, else MPS, else CPU), "cpu", "cuda", ...')
-    parser.add_argument("--num-workers", type=int, default=None, help="image decoding threads")
+    _common.add_device_options(parser)  # --device, --num-workers
     parser.add_argument("--model-out", default=None, help="where to save the fitted model (default: a temporary file)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits, the new layer, shuffling and dropout")
     parser.add_argument("--verbose", action="store_true", help="a progress bar per epoch")
     return parser.parse_args(argv)
 
 
-def resolve_weights(weights, standin):
-    """--weights as VGGClassifier takes it: None means random (seeded) weights."""
-    if weights is None:
-        return None if standin else "imagenet"
-    return None if weights.lower() in ("random", "none") else weights
-
-
 def main(argv=None):
     args = parse_args(argv)
-    standin = args.root is None
-    weights = resolve_weights(args.weights, standin)
-    cheap = standin and args.weights is None  # random weights: use the cheapest settings
-    arch = args.arch or ("vgg11" if cheap else "vgg16")
+    standin, weights, cheap, arch = _common.resolve_model(args)  # standin: no --root; cheap: and no --weights
     epochs = args.epochs or (3 if standin else 20)
     batch_size = args.batch_size or (8 if standin else 32)
     validation_fraction = args.validation_fraction or (0.25 if standin else 0.1)
@@ -107,12 +95,12 @@ def main(argv=None):
             from skvgg.testing import make_image_folder
 
             root = make_image_folder(os.path.join(tmp, "images"), counts=STANDIN_COUNTS)
-            print("=" * 88)
-            print(f"STAND-IN RUN on a generated image folder ({root}):")
-            print(f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information", end="")
-            print(f", and RANDOM weights ({arch}) at {image_size} px." if weights is None else ".")
-            print("The scores below are meaningless. Pass --root DIR (and --weights imagenet) for real results.")
-            print("=" * 88)
+            _common.print_standin_banner(
+                f"a generated image folder ({root})",
+                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information",
+                f"({arch}) at {image_size or 224} px",
+                weights,
+            )
 
         # 1. The data: paths and labels (the sub-folder names); a stratified test part kept aside.
         data = load_image_folder(root)
@@ -170,8 +158,7 @@ def main(argv=None):
             print("  (random weights are saved whole; with pretrained weights only the layers that trained are)")
         if not same:
             raise RuntimeError("the reloaded model predicts differently")
-    if standin and weights is None:
-        print("(stand-in data and random weights: these numbers are meaningless)")
+    _common.print_standin_footer(standin, weights)
     return 0
 
 

@@ -23,7 +23,7 @@ show that the pieces run together.
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 import tempfile
 import time
@@ -37,19 +37,19 @@ from sklearn.svm import LinearSVC
 from skvgg import Preprocessing, VGGFeaturizer, load_image_folder
 from skvgg.metrics import mean_class_recall_scorer
 
+# examples/ is not a package: put this script's own folder on sys.path so that `import _common` works
+# both when it runs as `python examples/grid_search_layers.py` and when it is loaded from its path (as the tests do).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py: the boilerplate the examples share)
+
 #: The stand-in: 3 classes of 8 tiny images.
 STANDIN_COUNTS = {"bird": 8, "cat": 8, "dog": 8}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _common.make_parser(__doc__)
     parser.add_argument("--root", default=None, help="folder of class sub-folders of images; default: a stand-in")
-    parser.add_argument("--arch", default=None, help="network (vgg16, vgg19, ...); default vgg16, vgg11 for the stand-in")
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help='"imagenet" (default with --root), a local .pth file, or "random"; the stand-in defaults to random',
-    )
+    _common.add_model_options(parser)  # --arch, --weights
     parser.add_argument("--layers", nargs="+", default=["fc6", "fc7", "pool5"], help="layers to compare")
     parser.add_argument("--Cs", type=float, nargs="+", default=[0.1, 1.0, 10.0], help="SVM C values to compare")
     parser.add_argument("--folds", type=int, default=3, help="cross-validation folds (stratified)")
@@ -60,26 +60,14 @@ def parse_args(argv=None):
         default=None,
         help="side of the single centre view (default 224 after resizing to 256; 64 for the stand-in)",
     )
-    parser.add_argument("--device", default="auto", help='"auto" (CUDA, else MPS, else CPU), "cpu", "cuda", ...')
-    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
-    parser.add_argument("--num-workers", type=int, default=None, help="image decoding threads")
+    _common.add_device_options(parser, batch_size_help="images per forward pass")  # --device, --batch-size, --num-workers
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits (and random weights)")
     return parser.parse_args(argv)
 
 
-def resolve_weights(weights, standin):
-    """--weights as VGGFeaturizer takes it: None means random (seeded) weights."""
-    if weights is None:
-        return None if standin else "imagenet"
-    return None if weights.lower() in ("random", "none") else weights
-
-
 def main(argv=None):
     args = parse_args(argv)
-    standin = args.root is None
-    weights = resolve_weights(args.weights, standin)
-    cheap = standin and args.weights is None  # random weights: use the cheapest settings
-    arch = args.arch or ("vgg11" if cheap else "vgg16")
+    standin, weights, cheap, arch = _common.resolve_model(args)  # standin: no --root; cheap: and no --weights
     image_size = args.image_size or (64 if cheap else None)
     # A smaller single view (resize the shorter side, then centre-crop) costs less; None keeps
     # the weights' own view (256 -> 224). Mean and std stay torchvision's ImageNet values.
@@ -91,12 +79,12 @@ def main(argv=None):
             from skvgg.testing import make_image_folder
 
             root = make_image_folder(tmp, counts=STANDIN_COUNTS)
-            print("=" * 88)
-            print(f"STAND-IN RUN on a generated image folder ({root}):")
-            print(f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information", end="")
-            print(f", and RANDOM weights ({arch}) at {image_size} px." if weights is None else ".")
-            print("The scores below are meaningless. Pass --root DIR (and --weights imagenet) for real results.")
-            print("=" * 88)
+            _common.print_standin_banner(
+                f"a generated image folder ({root})",
+                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information",
+                f"({arch}) at {image_size or 224} px",
+                weights,
+            )
 
         # 1. The data: paths and labels (the sub-folder names); a stratified test part kept aside.
         data = load_image_folder(root)
@@ -152,8 +140,7 @@ def main(argv=None):
         best = search.best_params_
         test_score = 100 * search.score(X_test, y_test)
         print(f"best: layer={best['vgg__layer']}, C={best['svm__C']:g}; test mean class recall {test_score:.2f} %")
-    if standin and weights is None:
-        print("(stand-in data and random weights: these numbers are meaningless)")
+    _common.print_standin_footer(standin, weights)
     return 0
 
 

@@ -30,7 +30,7 @@ synthetic images with made-up labels) with a randomly initialised VGG11 (unless
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 import tempfile
 import time
@@ -47,6 +47,11 @@ from sklearn.svm import LinearSVC
 from skvgg import VOC_CLASSES, VGGFeaturizer, load_voc, resolve_arch
 from skvgg.experiments import TABLE_11
 from skvgg.metrics import voc07_map_scorer, voc_average_precision
+
+# examples/ is not a package: put this script's own folder on sys.path so that `import _common` works
+# both when it runs as `python examples/voc2007_transfer.py` and when it is loaded from its path (as the tests do).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _common  # noqa: E402  (examples/_common.py: the boilerplate the examples share)
 
 #: The paper's test scales for VOC (Appendix B), averaged.
 PAPER_SCALES = (256, 384, 512, 640, 768)
@@ -76,38 +81,21 @@ def standin_images():
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _common.make_parser(__doc__)
     parser.add_argument("--root", default=None, help="directory holding VOCdevkit/VOC2007 (trainval + test); default: a stand-in")
     parser.add_argument("--download", action="store_true", help="download VOC-2007 trainval and test into --root if missing")
-    parser.add_argument("--arch", default=None, help="network (vgg16, vgg19, ...); default vgg16, vgg11 for the stand-in")
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help='"imagenet" (default with --root), a local .pth file, or "random"; the stand-in defaults to random',
-    )
+    _common.add_model_options(parser)  # --arch, --weights
     parser.add_argument("--scales", type=int, nargs="+", default=None, help="test scales Q (default 256 384 512 640 768)")
-    parser.add_argument("--device", default="auto", help='"auto" (CUDA, else MPS, else CPU), "cpu", "cuda", ...')
-    parser.add_argument("--batch-size", type=int, default=32, help="network inputs per forward pass")
-    parser.add_argument("--num-workers", type=int, default=None, help="image decoding threads")
+    _common.add_device_options(parser, batch_size_help="network inputs per forward pass")  # --device, --batch-size, --num-workers
     parser.add_argument("--cache-dir", default=None, help="keep descriptors on disk here (reused by later runs)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the validation split (and random weights)")
     parser.add_argument("--verbose", action="store_true", help="progress bars")
     return parser.parse_args(argv)
 
 
-def resolve_weights(weights, standin):
-    """--weights as VGGFeaturizer takes it: None means random (seeded) weights."""
-    if weights is None:
-        return None if standin else "imagenet"
-    return None if weights.lower() in ("random", "none") else weights
-
-
 def main(argv=None):
     args = parse_args(argv)
-    standin = args.root is None
-    weights = resolve_weights(args.weights, standin)
-    cheap = standin and args.weights is None  # random weights: use the cheapest settings
-    arch = args.arch or ("vgg11" if cheap else "vgg16")
+    standin, weights, cheap, arch = _common.resolve_model(args)  # standin: no --root; cheap: and no --weights
     # Dense evaluation needs Q >= 224; the stand-in uses the smallest single scale.
     scales = tuple(args.scales) if args.scales else ((224,) if cheap else PAPER_SCALES)
 
@@ -118,12 +106,13 @@ def main(argv=None):
 
             # 32x32 images: rescaled to Q=224, each is one 224x224 network input.
             root = make_voc(tmp, "2007", images=standin_images(), size=(32, 32))
-            print("=" * 88)
-            print(f"STAND-IN RUN on a generated miniature VOC-2007 ({root}):")
-            print("30 tiny synthetic images with made-up labels", end="")
-            print(f", and RANDOM weights ({arch})." if weights is None else ".")
-            print("The scores below are meaningless. Pass --root DIR (and --weights imagenet) to reproduce the paper.")
-            print("=" * 88)
+            _common.print_standin_banner(
+                f"a generated miniature VOC-2007 ({root})",
+                "30 tiny synthetic images with made-up labels",
+                f"({arch})",
+                weights,
+                goal="to reproduce the paper",
+            )
             # So few images leave classes without a positive in the validation part or in the
             # 80% the SVMs are trained on; scikit-learn warns about each. Not so on the real data.
             warnings.filterwarnings("ignore", category=UndefinedMetricWarning)
@@ -177,8 +166,7 @@ def main(argv=None):
     paper_text = f"{paper[0]:.1f} %" if paper else "not in Table 11"
     print(f"mAP (11-point) on test: {mean_ap:.2f} %")
     print(f"paper (Table 11, {resolve_arch(arch).name}): {paper_text}")
-    if standin and weights is None:
-        print("(stand-in data and random weights: these numbers are meaningless)")
+    _common.print_standin_footer(standin, weights)
     return 0
 
 
