@@ -384,3 +384,31 @@ def test_two_networks_stack_from_one_decoding(featurizer, photos, monkeypatch):
         featurizer(arch=["vgg11", "vgg13"], weights=[vgg11_file]).fit()
     with pytest.raises(ValueError, match="one entry per network"):
         featurizer(arch=["vgg11", "vgg13"], weights=vgg11_file).fit()
+
+
+def test_files_of_every_mode_and_odd_size(featurizer, tmp_path):
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)
+    gray = Image.fromarray(rgb).convert("L")
+    files = {
+        "L.png": gray,
+        "LA.png": Image.fromarray(rgb).convert("LA"),
+        "P.png": Image.fromarray(rgb).convert("P"),
+        "RGBA.png": Image.fromarray(rgb).convert("RGBA"),
+        "CMYK.jpg": Image.fromarray(rgb).convert("CMYK"),
+        "I16.png": Image.fromarray((np.asarray(gray).astype(np.uint16) * 257)),
+        "tiny.png": Image.fromarray(rgb[:1, :1]),
+        "thin.png": Image.fromarray(rng.integers(0, 256, size=(3, 517, 3), dtype=np.uint8)),
+        "tall.png": Image.fromarray(rng.integers(0, 256, size=(517, 3, 3), dtype=np.uint8)),
+    }
+    paths = []
+    for name, image in files.items():
+        paths.append(tmp_path / name)
+        image.save(paths[-1])
+    f = featurizer(preprocessing=SMALL, layer="pool5").fit(paths)
+    out = f.transform(paths)
+    assert out.shape == (len(paths), 512) and np.isfinite(out).all()
+    # Grayscale and 16-bit grayscale (scaled, not clipped) describe like the RGB image of the same grey.
+    expected = f.transform([np.stack([np.asarray(gray)] * 3, axis=-1)])[0]
+    np.testing.assert_allclose(out[0], expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out[5], expected, rtol=1e-6, atol=1e-6)
