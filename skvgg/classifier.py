@@ -110,7 +110,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         dense and multi-crop posteriors (the paper's best single-network result).
     class_weight : None, "balanced" or dict, default=None
     device : str, default="auto"
+        ``"auto"``: CUDA, else Apple MPS, else CPU.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. Training in
+        float16 applies no loss scaling: prefer bfloat16.
     num_workers : int, optional
         Decoding and augmentation threads (overlapping the network).
     verbose : bool or int, default=False
