@@ -63,11 +63,11 @@ def print_standin_banner(where, contents, network, weights, goal="for real resul
     print(f"STAND-IN RUN on {where}:")
     print(contents, end="")
     print(f", and RANDOM weights {network}." if weights is None else ".")
-    print(f"The scores below are meaningless. Pass --root DIR (and --weights imagenet) {goal}.")
+    print(f"The scores below only show that the code runs. Pass --root DIR (and --weights imagenet) {goal}.")
     print("=" * 88)
 
 
 def print_standin_footer(standin, weights):
     """The closing reminder of a stand-in run with random weights."""
     if standin and weights is None:
-        print("(stand-in data and random weights: these numbers are meaningless)")
+        print("(stand-in data and random weights: these numbers say nothing about VGG features)")

@@ -98,7 +98,7 @@ def main(argv=None):
             root = make_caltech101(tmp, counts=STANDIN_COUNTS)
             _common.print_standin_banner(
                 f"a generated miniature Caltech-101 ({root})",
-                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information",
+                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images whose colour depends on the class",
                 f"({arch})",
                 weights,
                 goal="to reproduce the paper",

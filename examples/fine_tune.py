@@ -97,7 +97,7 @@ def main(argv=None):
             root = make_image_folder(os.path.join(tmp, "images"), counts=STANDIN_COUNTS)
             _common.print_standin_banner(
                 f"a generated image folder ({root})",
-                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images that carry no class information",
+                f"{len(STANDIN_COUNTS)} classes of tiny synthetic images whose colour depends on the class",
                 f"({arch}) at {image_size or 224} px",
                 weights,
             )

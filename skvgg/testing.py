@@ -97,12 +97,17 @@ VOC_IMAGES = {
 def write_image(path, size=(40, 30), fmt=None):
     """Write a small real image file (JPEG unless the extension says otherwise).
 
-    The colour and a stripe depend on the file name, so images differ.
+    The background colour depends on the parent folder (the class, in the class-folder
+    layouts), shifted a little per file, and a stripe's colour and place depend on the
+    file name: images differ, and their class can be learned from their colour.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     h = zlib.crc32(path.name.encode())
-    img = Image.new("RGB", size, ((h >> 16) & 255, (h >> 8) & 255, h & 255))
+    c = zlib.crc32(path.parent.name.encode())
+    shift = (h % 41) - 20  # -20..20: the same class, not the same pixels
+    base = tuple(min(255, max(0, ((c >> s) & 255) + shift)) for s in (16, 8, 0))
+    img = Image.new("RGB", size, base)
     stripe = Image.new("RGB", (max(1, size[0] // 4), size[1]), (255 - (h & 255), 128, (h >> 24) & 255))
     img.paste(stripe, ((h >> 4) % max(1, size[0] - stripe.width), 0))
     ext = path.suffix.lower()
