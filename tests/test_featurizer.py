@@ -396,7 +396,7 @@ def test_files_of_every_mode_and_odd_size(featurizer, tmp_path):
         "P.png": Image.fromarray(rgb).convert("P"),
         "RGBA.png": Image.fromarray(rgb).convert("RGBA"),
         "CMYK.jpg": Image.fromarray(rgb).convert("CMYK"),
-        "I16.png": Image.fromarray((np.asarray(gray).astype(np.uint16) * 257)),
+        "I16.png": Image.fromarray(np.asarray(gray).astype(np.uint16) * 257),
         "tiny.png": Image.fromarray(rgb[:1, :1]),
         "thin.png": Image.fromarray(rng.integers(0, 256, size=(3, 517, 3), dtype=np.uint8)),
         "tall.png": Image.fromarray(rng.integers(0, 256, size=(517, 3, 3), dtype=np.uint8)),
