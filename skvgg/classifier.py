@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
 from .images import check_images
-from .network import DENSE_MIN_SIZE, VGG
+from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import Batch, ViewGroup, batched_groups, describe
 from .runtime import autocast, is_out_of_memory, resolve_device, resolve_precision, run_with_backoff
 from .views import center_view, dense_view, grid_views, random_view
@@ -251,26 +251,17 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             f"{names + ['fc6', 'fc7', 'fc8']}"
         )
 
-    def _check_scales(self, value, name, minimum):
-        if value is None:
-            return None
-        scales = [value] if isinstance(value, numbers.Integral) else list(value)
-        bad = [q for q in scales if not isinstance(q, numbers.Integral) or isinstance(q, bool) or q < minimum]
-        if not scales or bad:
-            raise ValueError(f"{name}={value!r}: expected integers >= {minimum}; offending: {bad or scales}")
-        return tuple(int(q) for q in scales)
-
     def _check_params(self):
         crop = (self.preprocessing or Preprocessing()).crop_size
         jitter = self.scale_jitter
         if jitter is not None and not isinstance(jitter, numbers.Integral):
-            jitter = self._check_scales(jitter, "scale_jitter", crop)
+            jitter = check_scales(jitter, "scale_jitter", crop)
             if len(jitter) != 2 or jitter[0] > jitter[1]:
                 raise ValueError(f"scale_jitter={self.scale_jitter!r}: expected S or a range (Smin, Smax) with Smin <= Smax")
         elif jitter is not None and jitter < crop:
             raise ValueError(f"scale_jitter={jitter} is smaller than the {crop} px training crop")
         self._jitter_ = jitter
-        self.eval_scales_ = self._check_scales(self.eval_scales, "eval_scales", DENSE_MIN_SIZE)
+        self.eval_scales_ = check_scales(self.eval_scales, "eval_scales")
         if self.multi_crop and self.eval_scales_ is None:
             raise ValueError("multi_crop needs eval_scales (the test scales Q whose 5x5 grids of crops are evaluated)")
 
@@ -433,12 +424,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _train(self, network, optimizer, items, encoded, train_idx, valid_idx, weight, seed):
         device = next(network.parameters()).device
         dtype = resolve_precision(self.precision, device)
-        boundary = self._boundary_
         cached = None
         precompute_started = time.perf_counter()
-        if boundary is not None and not self._augmenting:
+        if self._boundary_ is not None and not self._augmenting:
             # The frozen part sees the same view every epoch: run it once.
-            cached = self._boundary_activations(network, items, np.concatenate([train_idx, valid_idx]), dtype)
+            cached = self._boundary_activations(network, items, dtype)
         state = {"batch_size": self.batch_size}
         labels = torch.as_tensor(encoded, dtype=torch.long)
         best_state, bad_epochs = None, 0
@@ -516,15 +506,15 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         frozen = self._frozen_keys(network)
         return {k: v.detach().clone() for k, v in network.state_dict().items() if k not in frozen}
 
-    def _boundary_activations(self, network, items, indices, dtype) -> dict:
-        """The frozen part's output for the centre view of each image: index -> flat vector."""
+    def _boundary_activations(self, network, items, dtype) -> torch.Tensor:
+        """The frozen part's output for the centre view of every image, one row per image."""
         pre = self.preprocessing_
         network.eval()
-        out = {}
+        out = torch.empty(len(items), *network.activation_shape(self._boundary_, pre.crop_size))
         for index, value in describe(
             network,
             items,
-            indices,
+            range(len(items)),
             lambda image, i: [ViewGroup(center_view(image, pre.resize_size, pre.crop_size))],
             layers=[self._boundary_],
             preprocessing=pre,
@@ -533,31 +523,19 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             num_workers=self.num_workers,
             dtype=dtype,
         ):
-            out[int(index)] = value
+            out[index] = torch.from_numpy(value).view(out.shape[1:])
         return out
-
-    def _boundary_shape(self, network) -> tuple:
-        name = self._boundary_
-        if name in ("fc6", "fc7"):
-            return (4096,)
-        size, channels = self.preprocessing_.crop_size, 3
-        for module in network.features[: network._feature_index[name] + 1]:
-            if isinstance(module, torch.nn.Conv2d):
-                channels = module.out_channels
-            elif isinstance(module, torch.nn.MaxPool2d):
-                size //= 2
-        return (channels, size, size)
 
     def _train_epoch(self, network, optimizer, items, labels, train_idx, cached, weight, state, rng, device, dtype, epoch, bar):
         self._train_mode(network)
         order = rng.permutation(train_idx)
         total, count = 0.0, 0
         if cached is not None:
-            shape = self._boundary_shape(network)
             for start in range(0, len(order), self.batch_size):
                 chosen = order[start : start + self.batch_size]
-                x = torch.from_numpy(np.stack([cached[int(i)] for i in chosen])).view(len(chosen), *shape)
-                loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=True)
+                loss = self._step(
+                    network, optimizer, cached[chosen], labels[chosen], weight, state, device, dtype, epoch, boundary=True
+                )
                 total, count = total + loss * len(chosen), count + len(chosen)
                 bar.update(len(chosen))
                 bar.set_postfix(loss=f"{total / count:.4f}")
@@ -640,8 +618,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def _validation_score(self, network, items, labels, valid_idx, cached, dtype) -> float:
         network.eval()
         if cached is not None:
-            shape = self._boundary_shape(network)
-            x = torch.from_numpy(np.stack([cached[int(i)] for i in valid_idx])).view(len(valid_idx), *shape)
+            x = cached[valid_idx]
             device = next(network.parameters()).device
 
             def predict(chunk):

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import ImageInputError, check_images, describe_item, image_key
-from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG
+from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
 from .pipeline import ViewGroup, describe
 from .runtime import resolve_device, resolve_precision, shared_network
 from .views import center_view, dense_view
@@ -205,7 +205,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
                 f"The networks of arch={self.arch!r} expect different views (resize, crop) {sorted(views)}; "
                 "stacking needs one view per image: pass preprocessing= to set it"
             )
-        self.scales_ = self._check_scales()
+        self.scales_ = check_scales(self.scales, "scales", distinct=True)
         resolve_precision(self.precision, torch.device("cpu"))
         open_cache(self.cache)  # checks the value and creates the directory
         if X is not None:
@@ -229,7 +229,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         self.device_ = str(resolve_device(self.device))
         self._networks = None
         networks = self._get_networks()
-        self._widths_ = [[self._layer_width(network, name) for name in layers] for network in networks]
+        self._widths_ = [[network.activation_shape(name)[0] for name in layers] for network in networks]
         per_view = sum(sum(widths) for widths in self._widths_)
         self.n_features_out_ = per_view * (len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1)
         self.failures_ = []
@@ -262,28 +262,6 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             problem = f"unknown {bad}" if bad else "empty or repeated names"
             raise ValueError(f"layer={self.layer!r}: {problem}; {spec.name} offers {list(valid)}")
         return layers
-
-    def _check_scales(self):
-        if self.scales is None:
-            return None
-        scales = [self.scales] if isinstance(self.scales, numbers.Integral) else list(self.scales)
-        bad = [q for q in scales if not isinstance(q, numbers.Integral) or isinstance(q, bool) or q < DENSE_MIN_SIZE]
-        if not scales or bad or len(set(scales)) != len(scales):
-            raise ValueError(
-                f"scales={self.scales!r}: expected None, or distinct integers >= {DENSE_MIN_SIZE} (the smaller "
-                f"image side Q of the paper's dense evaluation, e.g. (256, 384, 512)); offending: {bad or scales}"
-            )
-        return tuple(int(q) for q in scales)
-
-    @staticmethod
-    def _layer_width(network, name: str) -> int:
-        if name in ("fc6", "fc7"):
-            return 4096
-        if name == "logits":
-            return network.num_classes
-        index = network._feature_index[name]
-        convs = [m for m in network.features[: index + 1] if isinstance(m, torch.nn.Conv2d)]
-        return convs[-1].out_channels
 
     def _get_networks(self) -> list:
         """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""

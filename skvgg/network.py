@@ -20,6 +20,7 @@ for exactness, and *not* the paper's evaluation.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 import torch
@@ -28,11 +29,29 @@ from torch import nn
 
 from .architectures import ArchSpec, resolve_arch
 
-__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE"]
+__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "check_scales"]
 
 FC_LAYERS = ("fc6", "fc7", "logits")
 #: Smallest input side for the dense form: five 2x pools must leave fc6's 7x7 window.
 DENSE_MIN_SIZE = 7 * 32
+
+
+def check_scales(value, name: str, minimum: int = DENSE_MIN_SIZE, distinct: bool = False):
+    """``value`` (None, an int or a sequence of ints) as a tuple of image sides >= ``minimum``.
+
+    Raises a ``ValueError`` naming the parameter and the offending values.
+    """
+    if value is None:
+        return None
+    scales = [value] if isinstance(value, numbers.Integral) else list(value)
+    bad = [q for q in scales if not isinstance(q, numbers.Integral) or isinstance(q, bool) or q < minimum]
+    if not scales or bad or (distinct and len(set(scales)) != len(scales)):
+        kind = "distinct integers" if distinct else "integers"
+        raise ValueError(
+            f"{name}={value!r}: expected None, or {kind} >= {minimum} (smaller image sides in pixels, "
+            f"e.g. (256, 384, 512)); offending: {bad or scales}"
+        )
+    return tuple(int(q) for q in scales)
 
 
 def _make_features(spec: ArchSpec) -> tuple[nn.Sequential, dict[str, int]]:
@@ -179,6 +198,21 @@ class VGG(nn.Module):
         if needs_fc:
             out.update(self._classifier_dense(x, wanted) if dense else self._classifier_standard(x, wanted))
         return out
+
+    def activation_shape(self, layer: str, size: int = 224) -> tuple[int, ...]:
+        """Shape of one image's ``layer`` activation in the standard form on a ``size`` x ``size`` input.
+
+        ``(C, H, W)`` for convolutions and pools, ``(C,)`` for fc6, fc7 and the logits.
+        """
+        if layer in FC_LAYERS:
+            return (self.num_classes,) if layer == "logits" else (4096,)
+        channels = 3
+        for module in self.features[: self._feature_index[layer] + 1]:
+            if isinstance(module, nn.Conv2d):
+                channels = module.out_channels
+            elif isinstance(module, nn.MaxPool2d):
+                size //= 2
+        return (channels, size, size)
 
     def count_macs(self, height: int, width: int, layer: str = "logits", dense: bool = False) -> int:
         """Multiply-accumulates of one forward pass on an ``height`` x ``width`` input, up to ``layer``.

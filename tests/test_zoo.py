@@ -387,3 +387,10 @@ def test_mac_counts_equal_torchvision_ops(arch, gmacs):
     assert conv == pytest.approx(model.count_macs(224, 224, "pool5") * (256 / 224) ** 2, rel=1e-9)
     fc = 4 * (25088 * 4096 + 4096 * 4096 + 4096 * 1000)
     assert model.count_macs(256, 256, dense=True) == conv + fc
+
+
+def test_activation_shapes():
+    model = meta_model("vgg16_1x1", num_classes=7)
+    assert model.activation_shape("conv3_3") == (256, 56, 56)
+    assert model.activation_shape("pool5", size=32) == (512, 1, 1)
+    assert model.activation_shape("fc7") == (4096,) and model.activation_shape("logits") == (7,)
