@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 from .architectures import resolve_arch
 from .images import check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
-from .pipeline import Batch, ViewGroup, batched_groups, describe
-from .runtime import autocast, is_out_of_memory, resolve_device, resolve_precision, run_with_backoff
-from .views import center_view, dense_view, grid_views, random_view
+from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
+from .runtime import autocast, halve_after_oom, resolve_device, resolve_precision, run_with_backoff
+from .views import grid_views, random_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
 
@@ -515,7 +515,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             network,
             items,
             range(len(items)),
-            lambda image, i: [ViewGroup(center_view(image, pre.resize_size, pre.crop_size))],
+            lambda image, i: evaluation_groups(image, pre, None, mirror=False),
             layers=[self._boundary_],
             preprocessing=pre,
             pooling="flatten",
@@ -596,18 +596,9 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             except FloatingPointError:
                 raise
             except Exception as error:
-                if not is_out_of_memory(error) or size == 1:
-                    raise
+                size = halve_after_oom(error, size, state, f"training batch of {len(yc)}", stacklevel=5)
+                # A failed backward may have left partial gradients: restart the batch.
                 optimizer.zero_grad(set_to_none=True)
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                size = max(1, size // 2)
-                state["batch_size"] = size
-                warnings.warn(
-                    f"Out of memory on a training batch of {len(yc)}; retrying with batch_size={size}.",
-                    ResourceWarning,
-                    stacklevel=5,
-                )
                 start, loss_sum = 0, 0.0
                 continue
             loss_sum += float(loss.detach())
@@ -639,13 +630,12 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
         def make_groups(image, index):
             if single_view or self.eval_scales_ is None:
-                mirror = self.eval_flip and not single_view
-                return [ViewGroup(center_view(image, pre.resize_size, pre.crop_size, mirror=mirror))]
+                return evaluation_groups(image, pre, None, self.eval_flip and not single_view)
             # One group per scale and method: with "combine", dense and multi-crop have
             # as many groups each, so their posteriors weigh equally (paper, Table 5).
             groups = []
             if multi_crop in (False, "combine"):
-                groups += [ViewGroup(dense_view(image, q, mirror=self.eval_flip), dense=True) for q in self.eval_scales_]
+                groups += evaluation_groups(image, pre, self.eval_scales_, self.eval_flip)
             if multi_crop in (True, "combine"):
                 groups += [ViewGroup(grid_views(image, q, pre.crop_size, mirror=self.eval_flip)) for q in self.eval_scales_]
             return groups

@@ -120,19 +120,16 @@ def _write(output: Path, paths: list[str], descriptors: np.ndarray, names) -> No
             raise CommandError(f"writing {output} needs a parquet engine: pip install pyarrow ({error})") from None
 
 
-def _featurizer_from_args(args, **extra):
-    from .featurizer import VGGFeaturizer
-
-    return VGGFeaturizer(
+def _network_params(args) -> dict:
+    """The featurizer parameters that every command takes from the shared network options."""
+    return dict(
         arch=_one_or_many(args.arch),
-        weights=args.weights if args.weights.lower() != "none" else None,
+        weights=None if args.weights.lower() == "none" else args.weights,
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
         num_workers=args.workers,
-        cache=args.cache,
         verbose=not args.quiet,
-        **extra,
     )
 
 
@@ -141,8 +138,11 @@ def _cmd_featurize(args) -> int:
     if output.suffix.lower() not in (".npy", ".csv", ".parquet"):
         raise CommandError(f"-o {args.output}: the output must end in .parquet, .csv or .npy")
     paths = _expand_inputs(args.inputs, args.path_column)
-    featurizer = _featurizer_from_args(
-        args,
+    from .featurizer import VGGFeaturizer
+
+    featurizer = VGGFeaturizer(
+        **_network_params(args),
+        cache=args.cache,
         layer=_one_or_many(args.layer),
         pooling=args.pooling,
         scales=args.scales,
@@ -170,22 +170,17 @@ def _cmd_featurize(args) -> int:
 def _cmd_transfer(args) -> int:
     from .experiments import run_transfer
 
-    params = dict(
-        batch_size=args.batch_size, device=args.device, precision=args.precision,
-        num_workers=args.workers, cache=args.cache, verbose=not args.quiet,
-    )  # fmt: skip
     run_transfer(
         args.dataset,
         args.root,
-        arch=_one_or_many(args.arch),
-        weights=args.weights if args.weights.lower() != "none" else None,
+        **_network_params(args),
+        cache=args.cache,
         n_splits=args.splits,
         n_train=args.train,
         n_test=args.test,
         scales=args.scales,
         random_state=args.seed,
         download=args.download,
-        **params,
     )
     return 0
 
@@ -215,18 +210,13 @@ def _cmd_demo(args) -> int:
     test_idx, pool_idx = np.array(test_idx), np.array(pool_idx)
     used = np.concatenate([test_idx, pool_idx])
 
-    arch = args.arch[0]
-    weights = args.weights if args.weights.lower() != "none" else None
+    params = _network_params(args)
+    arch, weights = "+".join(args.arch), params["weights"]
     featurizer = VGGFeaturizer(
-        arch=arch,
-        weights=weights,
+        **params,
         layer=args.layer,
         # Digits are 8x8: the network sees them upscaled to size x size, whole (no crop).
         preprocessing=Preprocessing(resize_size=args.size, crop_size=args.size),
-        batch_size=args.batch_size,
-        device=args.device,
-        num_workers=args.workers,
-        verbose=not args.quiet,
     )
     print(
         f"skvgg demo: scikit-learn's handwritten digits (load_digits: 8x8 grayscale, {n_classes} classes), "
@@ -290,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="transfer learning on scikit-learn's digits vs raw pixels (minutes on a CPU)")
-    _add_network_options(demo, arch_help="network")
+    _add_network_options(demo, arch_help="network(s); comma-separated names stack several")
     demo.add_argument("--layer", default="fc7", help="descriptor layer (default: fc7)")
     demo.add_argument("--size", type=int, default=112, help="side the 8x8 digits are upscaled to (default: 112)")
     demo.add_argument("--per-class", type=_int_list, default=[1, 3, 10, 30], help="training sizes (default: 1,3,10,30)")

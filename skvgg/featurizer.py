@@ -18,9 +18,8 @@ from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
-from .pipeline import ViewGroup, describe
+from .pipeline import describe, evaluation_groups
 from .runtime import resolve_device, resolve_precision, shared_network
-from .views import center_view, dense_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
 
@@ -378,10 +377,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
 
     def _make_groups(self, image, index):
         """One view group per scale: the view and, with ``flip``, its mirror."""
-        pre = self.preprocessing_
-        if self.scales_ is None:
-            return [ViewGroup(center_view(image, pre.resize_size, pre.crop_size, mirror=self.flip))]
-        return [ViewGroup(dense_view(image, q, mirror=self.flip), dense=True) for q in self.scales_]
+        return evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
 
     def _describe(self, items, indices):
         """Yield ``(index, descriptor or exception)`` for the given images."""

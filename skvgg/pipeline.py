@@ -24,8 +24,9 @@ import torch
 
 from .images import load_rgb, parallel_map
 from .runtime import autocast, run_with_backoff
+from .views import center_view, dense_view
 
-__all__ = ["ViewGroup", "Batch", "batched_groups", "describe", "default_num_workers"]
+__all__ = ["ViewGroup", "Batch", "evaluation_groups", "batched_groups", "describe", "default_num_workers"]
 
 
 def default_num_workers() -> int:
@@ -52,6 +53,18 @@ class Batch:
     pixels: torch.Tensor  # uint8 (N, 3, H, W)
     units: list  # (image index, group number, number of views), in pixel order
     dense: bool
+
+
+def evaluation_groups(image, preprocessing, scales, mirror: bool) -> list[ViewGroup]:
+    """The test-time views of an image, one group per scale.
+
+    ``scales=None``: the single centre view (shorter side ``preprocessing.resize_size``,
+    centre crop ``crop_size``); otherwise the paper's dense inputs, the whole image
+    rescaled to each smaller side Q. ``mirror`` adds the mirror image to each group.
+    """
+    if scales is None:
+        return [ViewGroup(center_view(image, preprocessing.resize_size, preprocessing.crop_size, mirror=mirror))]
+    return [ViewGroup(dense_view(image, q, mirror=mirror), dense=True) for q in scales]
 
 
 def batched_groups(
@@ -151,7 +164,6 @@ def describe(
     num_workers: int | None = None,
     on_error: str = "raise",
     dtype: torch.dtype = torch.float32,
-    batch_state: dict | None = None,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
@@ -169,7 +181,7 @@ def describe(
     networks = list(network) if isinstance(network, list | tuple) else [network]
     preprocessings = list(preprocessing) if isinstance(preprocessing, list | tuple) else [preprocessing] * len(networks)
     device = next(networks[0].parameters()).device
-    batch_state = batch_state if batch_state is not None else {"batch_size": batch_size}
+    batch_state = {"batch_size": batch_size}  # lowered for later batches after an out-of-memory
     pending: dict[int, dict] = {}
     n_groups: dict[int, int] = {}
 

@@ -17,6 +17,7 @@ __all__ = [
     "clear_network_cache",
     "is_out_of_memory",
     "run_with_backoff",
+    "halve_after_oom",
 ]
 
 _PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -130,17 +131,23 @@ def run_with_backoff(fn, batch: torch.Tensor, state: dict, what: str = "batch"):
         try:
             results.append(fn(chunk))
         except Exception as error:
-            if not is_out_of_memory(error) or size == 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            size = max(1, size // 2)
-            state["batch_size"] = size
-            warnings.warn(
-                f"Out of memory on a {what} of {len(chunk)}; retrying with batch_size={size}.",
-                ResourceWarning,
-                stacklevel=3,
-            )
+            size = halve_after_oom(error, size, state, f"{what} of {len(chunk)}", stacklevel=4)
             continue
         start += len(chunk)
     return results
+
+
+def halve_after_oom(error: BaseException, size: int, state: dict, what: str, stacklevel: int = 3) -> int:
+    """Re-raise ``error`` unless it is an out-of-memory with room to halve; else the halved size.
+
+    Frees the CUDA cache, records the new size in ``state["batch_size"]`` for later
+    batches and warns once per halving.
+    """
+    if not is_out_of_memory(error) or size == 1:
+        raise error
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    size = max(1, size // 2)
+    state["batch_size"] = size
+    warnings.warn(f"Out of memory on a {what}; retrying with batch_size={size}.", ResourceWarning, stacklevel=stacklevel)
+    return size

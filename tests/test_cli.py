@@ -122,3 +122,16 @@ def test_demo_compares_with_raw_pixels(capsys, vgg11_file):
 def test_archs(capsys):
     code, out, _ = run(capsys, "archs")
     assert code == 0 and "vgg16_1x1   C" in out and "138,357,544" in out
+
+
+def test_every_command_passes_the_shared_network_options():
+    from skvgg.cli import _network_params, build_parser
+
+    for command in (["demo"], ["featurize", "x.jpg", "-o", "o.npy"], ["transfer", "voc2007", "--root", "r"]):
+        args = build_parser().parse_args(
+            [*command, "--arch", "vgg16,vgg19", "--weights", "none", "--precision", "bfloat16", "--workers", "3", "--quiet"]
+        )
+        assert _network_params(args) == dict(
+            arch=["vgg16", "vgg19"], weights=None, batch_size=32, device="auto",
+            precision="bfloat16", num_workers=3, verbose=False,
+        )  # fmt: skip
