@@ -776,13 +776,13 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 dropout=source["dropout"], preprocessing=source["preprocessing"],
             )  # fmt: skip
             network.load_state_dict(saved, strict=False)
-            self._frozen_ids = {id(m) for m in self._frozen_modules(network, source["boundary"])}
-            if self._frozen_digest(network) != self._frozen_checksum:
-                raise ValueError(
-                    f"The pretrained weights {self._source_identity} differ from those this model was fine-tuned "
-                    "from; load it where the same weights file is available."
-                )
-        self._frozen_ids = {id(m) for m in self._frozen_modules(network)}
+        # Frozen as fitted: a later set_params(train_layers=...) takes effect at the next fit.
+        self._frozen_ids = {id(m) for m in self._frozen_modules(network, source["boundary"])}
+        if self._frozen_checksum is not None and self._frozen_digest(network) != self._frozen_checksum:
+            raise ValueError(
+                f"The pretrained weights {self._source_identity} differ from those this model was fine-tuned "
+                "from; load it where the same weights file is available."
+            )
         return network.to(device, memory_format=torch.channels_last).eval()
 
     def __sklearn_tags__(self):
