@@ -1,6 +1,7 @@
 """skvgg: the very deep convolutional networks of Simonyan & Zisserman as scikit-learn estimators."""
 
 from .architectures import list_archs, resolve_arch
+from .cache import CacheIntegrityWarning, CacheReadOnlyWarning, CacheWarning
 from .classifier import VGGClassifier
 from .datasets import (
     VOC_CLASSES,
@@ -36,6 +37,9 @@ __all__ = [
     "CALTECH101_PROTOCOL",
     "CALTECH256_PROTOCOL",
     "VOC_CLASSES",
+    "CacheIntegrityWarning",
+    "CacheReadOnlyWarning",
+    "CacheWarning",
     "DatasetDownloadError",
     "DatasetFormatError",
     "DatasetNotFoundError",
