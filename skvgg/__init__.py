@@ -28,7 +28,7 @@ from .metrics import (
 )
 from .model_selection import CALTECH101_PROTOCOL, CALTECH256_PROTOCOL, PerClassHoldOut, PerClassSplit, validation_split
 from .network import VGG
-from .weights import Preprocessing, WeightsError, WeightsMismatchError, WeightsUnavailableError
+from .weights import Preprocessing, WeightsCorruptedError, WeightsError, WeightsMismatchError, WeightsUnavailableError
 from .zoo import build_vgg
 
 __version__ = "0.1.0"
@@ -65,6 +65,7 @@ __all__ = [
     "ImageFailureWarning",
     "ImageInputError",
     "Preprocessing",
+    "WeightsCorruptedError",
     "WeightsError",
     "WeightsMismatchError",
     "WeightsUnavailableError",
