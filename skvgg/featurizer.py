@@ -307,7 +307,8 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of paths, PIL images or arrays; 4-D array or tensor; Series or
-            one-column DataFrame of paths.
+            one-column DataFrame of paths. One-shot iterators (generators, ``map``)
+            are refused with a ``TypeError``: pass ``list(X)``.
 
         Returns
         -------

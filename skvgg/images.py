@@ -694,8 +694,10 @@ def check_images(X):
     Parameters
     ----------
     X : sequence, numpy.ndarray, torch.Tensor, pandas.Series or pandas.DataFrame
-        - a list, tuple, 1-D object array or other iterable of items (file
-          paths, PIL images, numpy arrays, torch tensors; kinds may be mixed);
+        - a list, tuple, 1-D object array or other re-iterable collection of
+          items (file paths, PIL images, numpy arrays, torch tensors; kinds may
+          be mixed); one-shot iterators (generators, ``map``, file objects:
+          anything whose ``iter(X) is X``) are refused;
         - a pandas Series, or a one-column DataFrame (as a ColumnTransformer
           passes), of items, typically paths;
         - a 4-D numpy array ``(N, H, W, C)``, C in (1, 3, 4), or ``(N, C, H,
@@ -712,7 +714,8 @@ def check_images(X):
     ------
     TypeError
         If X is None, a single path or PIL image (wrap it in a list), not
-        iterable, a mapping or a set, or holds an item of unsupported type.
+        iterable, a one-shot iterator (pass ``list(X)``), a mapping or a set,
+        or holds an item of unsupported type.
     ValueError
         If X is empty, a DataFrame with other than one column, a 2-D or 3-D
         numeric array or tensor (ambiguous), or a batch with an unsupported
@@ -756,9 +759,17 @@ def check_images(X):
         raise TypeError(f"X is a {_type_name(X)}; {_EXPECTED_X}")
     else:
         try:
-            items = list(X)
+            iterator = iter(X)
         except TypeError:
             raise TypeError(f"X of type {_type_name(X)} is not a sequence; {_EXPECTED_X}") from None
+        if iterator is X:
+            # fit, then transform (fit_transform, Pipeline, cross-validation) each read X
+            # once: a one-shot iterator would reach the second read empty.
+            raise TypeError(
+                f"X is a one-shot iterator ({_type_name(X)}): it can be read only once, but fitting then "
+                "transforming or predicting reads X again; pass a list instead, e.g. list(X)"
+            )
+        items = list(iterator)
 
     if not items:
         raise ValueError("X is empty: expected at least one image")
