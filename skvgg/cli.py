@@ -55,6 +55,8 @@ _OPTIONS = {
 _VALUE = r"""'(?P<q1>[^']*)'|"(?P<q2>[^"]*)"|\((?P<tuple>[^()]*)\)|\[(?P<list>[^\[\]]*)\]|(?P<bare>[\w./~:+-]+)"""
 _ASSIGNMENT = re.compile(r"(?<![\w.])(?P<name>" + "|".join(_OPTIONS) + r")=(?:" + _VALUE + ")")
 _PARAMETER = re.compile(r"The '(?P<name>\w+)' parameter of \w+ must be")
+# Bare parameter names that cannot be ordinary words (they hold an underscore): 'max_pixels' -> '--max-pixels'.
+_IDENTIFIER = re.compile(r"(?<![\w.'\"])(?P<name>" + "|".join(n for n in _OPTIONS if "_" in n) + r")(?![\w=])")
 
 
 def _option_value(match) -> str:
@@ -71,6 +73,7 @@ def _cli_words(text: str) -> str:
     text = text.replace("download=True", "--download")
     text = _ASSIGNMENT.sub(lambda m: f"{_OPTIONS[m.group('name')]} {_option_value(m)}", text)
     text = _PARAMETER.sub(lambda m: f"{_OPTIONS.get(m.group('name'), m.group('name'))} must be", text)
+    text = _IDENTIFIER.sub(lambda m: _OPTIONS[m.group("name")], text)
     return re.sub(r"\bX\[(\d+)\]", lambda m: f"image {int(m.group(1)) + 1}", text)
 
 
@@ -627,7 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skvgg",
         description="VGG networks (Simonyan & Zisserman, ICLR 2015) as scikit-learn estimators.",
-        epilog="Exit status: 0 success, 1 unusable data, images or weights, 2 bad arguments, 130 interrupted.",
+        epilog="Exit status: 0 success, 1 unusable data, images or weights, 2 bad arguments, 130 interrupted, "
+        "141 output pipe closed (| head).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -718,12 +722,14 @@ class _WarningReport:
             kinds = ", ".join(f"{name} x {count}" for name, count in self.sklearn.most_common())
             print(
                 f"skvgg: warning: {total} scikit-learn warning{'s' * (total > 1)} ({kinds}), "
-                "usual when classes have few images",
+                "usual when classes have few images (PYTHONWARNINGS=default shows them)",
                 file=sys.stderr,
             )
 
 
 def _run(args) -> int:
+    if sys.warnoptions:  # the user asked for warnings their own way (-W, PYTHONWARNINGS): Python's format
+        return args.func(args)
     report = _WarningReport()
     with warnings.catch_warnings():
         warnings.simplefilter("always")  # every occurrence reaches the report, which deduplicates

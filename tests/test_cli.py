@@ -279,6 +279,9 @@ def test_cli_words():
     message = "The 'batch_size' parameter of VGGFeaturizer must be an int in the range [1, inf). Got 0 instead."
     assert _cli_words(message) == "--batch-size must be an int in the range [1, inf). Got 0 instead."
     assert _cli_words("my_weights='x' and classifier.layer=2") == "my_weights='x' and classifier.layer=2"  # not options
+    message = "31 x 31 exceeds max_pixels (100); raise max_pixels"
+    assert _cli_words(message) == "31 x 31 exceeds --max-pixels (100); raise --max-pixels"
+    assert _cli_words("a layer of the device cache") == "a layer of the device cache"  # ordinary words stay
 
 
 def test_parquet_engine_is_a_dependency_and_checked_before_describing(capsys, tmp_path, monkeypatch, vgg11_file):
