@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
-from .images import check_images
+from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
 from .runtime import autocast, halve_after_oom, resolve_device, resolve_precision, run_with_backoff
@@ -116,6 +116,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         float16 applies no loss scaling: prefer bfloat16.
     num_workers : int, optional
         Decoding and augmentation threads (overlapping the network).
+    max_pixels : int or None, default=89_478_485
+        Pixel budget (width x height) of one image, checked from a file's header
+        before decoding; larger images are refused with an error naming them, as are
+        dense test views (``eval_scales``) larger than this. Pillow's warning
+        threshold by default; None: no limit. See :class:`VGGFeaturizer`.
     verbose : bool or int, default=False
         A progress bar per epoch showing loss, validation score and learning rate.
     random_state : int, RandomState or None, default=None
@@ -168,6 +173,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
         "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "max_pixels": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -199,6 +205,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         device="auto",
         precision="auto",
         num_workers=None,
+        max_pixels=DEFAULT_MAX_PIXELS,
         verbose=False,
         random_state=None,
         warm_start=False,
@@ -227,6 +234,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.max_pixels = max_pixels
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
@@ -522,6 +530,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             dtype=dtype,
+            max_pixels=self.max_pixels,
         ):
             out[index] = torch.from_numpy(value).view(out.shape[1:])
         return out
@@ -556,7 +565,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
             return [ViewGroup([view])]
 
-        for event in batched_groups(items, order, make_groups, self.batch_size, self.num_workers):
+        for event in batched_groups(items, order, make_groups, self.batch_size, self.num_workers, max_pixels=self.max_pixels):
             assert isinstance(event, Batch)  # on_error="raise": failures were raised
             chosen = [index for index, _, _ in event.units]
             x = pre.normalize(event.pixels.to(device))
@@ -659,6 +668,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             dtype=resolve_precision(self.precision, device),
+            max_pixels=self.max_pixels,
         ):
             if out is None:
                 out = np.empty((len(indices), len(value)), dtype=np.float32)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .images import load_rgb, parallel_map
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb, parallel_map
 from .runtime import autocast, run_with_backoff
 from .views import center_view, dense_view
 
@@ -74,6 +74,7 @@ def batched_groups(
     batch_size: int,
     num_workers: int | None = None,
     on_error: str = "raise",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Iterator:
     """Yield :class:`Batch` objects, and ``(index, exception)`` for images that failed.
 
@@ -93,12 +94,23 @@ def batched_groups(
     on_error : {"raise", "nan"}
         "raise" re-raises the first failure (an :class:`~skvgg.images.ImageInputError`
         naming the item); otherwise failures are yielded as ``(index, exception)``.
+    max_pixels : int or None
+        Pixel budget of each image and of each whole-image view (see
+        :func:`skvgg.images.load_rgb`); None: no limit.
+
+    Notes
+    -----
+    Each worker holds an image only while cutting its views: the decoded image is
+    dropped, and its reservation of decoded memory given back
+    (:func:`skvgg.images.decoding`), before the views are queued. What waits in the
+    lookahead (``2 * batch_size`` images) is views, not decoded images.
     """
     workers = default_num_workers() if num_workers is None else num_workers
 
     def decode(position, index):
         try:
-            return make_groups(load_rgb(items[index], index), index)
+            with decoding(max_pixels):
+                return _cut(make_groups, load_rgb(items[index], index), index, items[index])
         except Exception as error:
             if on_error == "raise":
                 raise
@@ -138,6 +150,26 @@ def batched_groups(
         yield flush(key)
 
 
+def _cut(make_groups: Callable, image, index: int, item) -> list[ViewGroup]:
+    """``make_groups(image, index)``, its failures named after the item."""
+    try:
+        return make_groups(image, index)
+    except ImageInputError as error:
+        if error.index is not None:
+            raise
+        description, path = describe_item(item)
+        raise ImageInputError(error.reason, index=index, path=path, description=description) from error
+    except MemoryError as error:
+        description, path = describe_item(item)
+        raise ImageInputError(
+            f"ran out of memory cutting the views of this {image.width}x{image.height} image; "
+            "lower max_pixels to refuse such images, or use fewer decoding threads (num_workers)",
+            index=index,
+            path=path,
+            description=description,
+        ) from error
+
+
 def _pool(activation: torch.Tensor, pooling: str) -> torch.Tensor:
     activation = activation.float()
     if activation.ndim == 2:
@@ -164,6 +196,7 @@ def describe(
     num_workers: int | None = None,
     on_error: str = "raise",
     dtype: torch.dtype = torch.float32,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
@@ -174,7 +207,8 @@ def describe(
     ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
-    input order; callers place descriptors by index.
+    input order; callers place descriptors by index. ``max_pixels`` is the pixel budget
+    (:func:`batched_groups`).
     """
     # Several networks (the paper's Net-D & Net-E fusion) share each decoded batch; their
     # descriptors are concatenated in order.
@@ -204,7 +238,7 @@ def describe(
 
         return torch.cat(run_with_backoff(forward, pixels, batch_state, what="batch")).numpy()
 
-    for event in batched_groups(items, indices, counting_groups, batch_size, num_workers, on_error):
+    for event in batched_groups(items, indices, counting_groups, batch_size, num_workers, on_error, max_pixels):
         if not isinstance(event, Batch):
             yield event
             continue
