@@ -446,3 +446,11 @@ def test_transfer_names_an_unreadable_image(capsys, tmp_path, vgg11_file):
     code, _, err = run(capsys, "transfer", "caltech101", "--root", root, "--arch", "vgg11", "--weights", vgg11_file,
                        "--scales", "224", "--train", "2", "--test", "1", "--quiet")  # fmt: skip
     assert code == 1 and f"image 5 ({bad})" in err and "X[" not in err
+
+
+def test_paths_in_error_messages_stay_as_given(capsys, tmp_path):
+    # A folder named like a parameter is part of a path, not a word to turn into an option.
+    missing = tmp_path / "batch_size" / "layer=fc7" / "x.jpg"
+    code, _, err = run(capsys, "featurize", missing, "-o", tmp_path / "o.npy", "--weights", "none", "--layer", "pool5",
+                       "--quiet")  # fmt: skip
+    assert code == 1 and f"image 1 of 1 ({missing}): file not found" in err, err
