@@ -454,3 +454,25 @@ def test_paths_in_error_messages_stay_as_given(capsys, tmp_path):
     code, _, err = run(capsys, "featurize", missing, "-o", tmp_path / "o.npy", "--weights", "none", "--layer", "pool5",
                        "--quiet")  # fmt: skip
     assert code == 1 and f"image 1 of 1 ({missing}): file not found" in err, err
+
+
+HEAVY = ("torch", "torchvision", "sklearn", "scipy", "numpy", "pandas", "PIL")
+START_UP = """
+import sys
+from skvgg.cli import main
+for argv in (["--version"], ["--help"], ["featurize", "--help"], ["transfer", "--help"], ["demo", "--help"]):
+    try:
+        main(argv)
+    except SystemExit as exit:
+        assert exit.code == 0, (argv, exit.code)
+print("LOADED", sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1:])))
+"""
+
+
+def test_help_and_version_load_no_heavy_library():
+    # They answer in a fraction of a second because nothing imports torch or scikit-learn on the way.
+    process = skvgg_process(*HEAVY, script=START_UP, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == "LOADED []", out[-500:]
+    assert "usage: skvgg featurize" in out and f"skvgg {importlib.metadata.version('skvgg')}" in out
