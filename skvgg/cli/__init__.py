@@ -21,8 +21,9 @@ import os
 import sys
 
 from . import _archs, _demo, _featurize, _transfer
-from ._messages import CommandError, _cli_words, _error_message, _run
-from ._options import _network_params  # noqa: F401  (importable from skvgg.cli, as before the split)
+# _cli_words and _network_params: importable from skvgg.cli, where they were before the split.
+from ._messages import CommandError, _cli_words, _error_message, _run  # noqa: F401
+from ._options import _network_params  # noqa: F401
 
 __all__ = ["main", "build_parser"]
 
