@@ -42,46 +42,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CALTECH101_PROTOCOL",
-    "CALTECH256_PROTOCOL",
-    "VOC_CLASSES",
-    "CacheIntegrityWarning",
-    "CacheReadOnlyWarning",
-    "CacheWarning",
-    "DatasetDownloadError",
-    "DatasetFormatError",
-    "DatasetNotFoundError",
-    "PerClassHoldOut",
-    "PerClassSplit",
-    "load_caltech101",
-    "load_caltech256",
-    "load_image_folder",
-    "load_voc",
-    "load_voc2007",
-    "load_voc2012",
-    "make_voc_map_scorer",
-    "mean_class_recall",
-    "mean_class_recall_scorer",
-    "validation_split",
-    "voc07_map_scorer",
-    "voc12_map_scorer",
-    "voc_average_precision",
-    "voc_mean_average_precision",
-    "VGG",
-    "VGGClassifier",
-    "VGGFeaturizer",
-    "ImageFailureWarning",
-    "ImageInputError",
-    "Preprocessing",
-    "WeightsCorruptedError",
-    "WeightsError",
-    "WeightsMismatchError",
-    "WeightsUnavailableError",
-    "build_vgg",
-    "list_archs",
-    "resolve_arch",
-]
+__all__ = list(_MODULE_OF)
 
 
 def __getattr__(name):
