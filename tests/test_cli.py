@@ -446,3 +446,33 @@ def test_transfer_names_an_unreadable_image(capsys, tmp_path, vgg11_file):
     code, _, err = run(capsys, "transfer", "caltech101", "--root", root, "--arch", "vgg11", "--weights", vgg11_file,
                        "--scales", "224", "--train", "2", "--test", "1", "--quiet")  # fmt: skip
     assert code == 1 and f"image 5 ({bad})" in err and "X[" not in err
+
+
+def test_paths_in_error_messages_stay_as_given(capsys, tmp_path):
+    # A folder named like a parameter is part of a path, not a word to turn into an option.
+    missing = tmp_path / "batch_size" / "layer=fc7" / "x.jpg"
+    code, _, err = run(capsys, "featurize", missing, "-o", tmp_path / "o.npy", "--weights", "none", "--layer", "pool5",
+                       "--quiet")  # fmt: skip
+    assert code == 1 and f"image 1 of 1 ({missing}): file not found" in err, err
+
+
+HEAVY = ("torch", "torchvision", "sklearn", "scipy", "numpy", "pandas", "PIL")
+START_UP = """
+import sys
+from skvgg.cli import main
+for argv in (["--version"], ["--help"], ["featurize", "--help"], ["transfer", "--help"], ["demo", "--help"]):
+    try:
+        main(argv)
+    except SystemExit as exit:
+        assert exit.code == 0, (argv, exit.code)
+print("LOADED", sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1:])))
+"""
+
+
+def test_help_and_version_load_no_heavy_library():
+    # They answer in a fraction of a second because nothing imports torch or scikit-learn on the way.
+    process = skvgg_process(*HEAVY, script=START_UP, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert out.splitlines()[-1] == "LOADED []", out[-500:]
+    assert "usage: skvgg featurize" in out and f"skvgg {importlib.metadata.version('skvgg')}" in out

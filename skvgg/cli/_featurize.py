@@ -1,0 +1,150 @@
+"""``skvgg featurize``: describe image files, folders or CSV listings and write the descriptors to a file."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ._messages import CommandError, _cli_words, _image_message, _one_line
+from ._options import (
+    _add_max_pixels,
+    _add_network_options,
+    _check_network,
+    _layer_list,
+    _network_params,
+    _one_or_many,
+    _scales,
+    _validated,
+)
+from ._output import _check_output_name, _prepare_folder, _write
+
+#: Said with every failure to read an image, as the way to describe the others regardless.
+_ON_ERROR_NAN = "(--on-error nan describes the other images and leaves its row NaN)"
+
+
+def add_parser(commands) -> None:
+    featurize = commands.add_parser("featurize", help="describe images and write the descriptors to a file")
+    featurize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories, or CSV files of paths")
+    featurize.add_argument(
+        "-o", "--output", required=True, help="OUT.parquet, OUT.csv or OUT.npy (written only when complete)"
+    )
+    featurize.add_argument("--path-column", help="the CSV column holding paths (default: 'path' or the only column)")
+    _add_network_options(featurize)
+    _add_max_pixels(featurize)
+    featurize.add_argument("--layer", type=_layer_list, default=["fc7"], help="layer(s), comma-separated (default: fc7)")
+    featurize.add_argument("--pooling", default="avg", choices=["avg", "max"])
+    featurize.add_argument("--scales", type=_scales, default=None, help="dense evaluation scales Q, e.g. 256,384,512")
+    featurize.add_argument("--flip", action="store_true", help="average with the mirror image")
+    featurize.add_argument("--scale-pooling", default="mean", choices=["mean", "stack"])
+    featurize.add_argument("--cache", default=None, help="directory of a descriptor cache shared by runs")
+    featurize.add_argument("--on-error", default="raise", choices=["raise", "nan"])
+    featurize.set_defaults(func=run, parser=featurize)
+
+
+def _expand_inputs(inputs: list[str], path_column: str | None) -> list[str]:
+    """Image files, directories (searched recursively) and CSV files of paths, in order."""
+    import pandas as pd
+
+    from ..datasets import IMG_EXTENSIONS
+
+    paths: list[str] = []
+    for text in inputs:
+        entry = Path(text)
+        if entry.is_dir():
+            found = sorted(str(p) for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
+            if not found:
+                raise CommandError(f"directory {text} holds no image files ({', '.join(IMG_EXTENSIONS)})")
+            paths.extend(found)
+        elif entry.suffix.lower() == ".csv":
+            if not entry.is_file():
+                raise CommandError(f"CSV file {text} not found")
+            table = pd.read_csv(entry)
+            column = path_column or ("path" if "path" in table.columns else None)
+            if column is None and table.shape[1] == 1:
+                column = table.columns[0]
+            if column not in table.columns:
+                raise CommandError(
+                    f"{text} has columns {list(table.columns)}; name the one holding image paths with --path-column"
+                )
+            for value in table[column]:
+                if not isinstance(value, str) or not value:
+                    raise CommandError(f"{text}: column {column!r} holds {value!r}, expected image paths")
+                candidate = Path(value)
+                # Relative paths in a CSV are relative to the CSV file, as users write them.
+                if not candidate.is_absolute() and not candidate.exists():
+                    candidate = entry.parent / candidate
+                paths.append(str(candidate))
+        else:
+            paths.append(text)
+    if not paths:
+        raise CommandError("no input images")
+    return paths
+
+
+def _check_inputs_exist(paths: list[str]) -> None:
+    """Fail before describing anything when a listed file is missing (with --on-error raise)."""
+    for index, path in enumerate(paths):
+        if not os.path.exists(path):
+            problem = "file not found"
+        elif not os.path.isfile(path):
+            problem = "not a regular file"
+        else:
+            continue
+        raise CommandError(f"image {index + 1} of {len(paths)} ({path}): {problem} {_ON_ERROR_NAN}")
+
+
+def run(args) -> int:
+    from ..featurizer import ImageFailureWarning, VGGFeaturizer
+    from ..images import ImageInputError
+
+    output = Path(args.output)
+    _check_output_name(args, output)
+    _check_network(args, args.layer)
+    featurizer = _validated(
+        args,
+        VGGFeaturizer(
+            **_network_params(args),
+            cache=args.cache,
+            layer=_one_or_many(args.layer),
+            pooling=args.pooling,
+            scales=args.scales,
+            flip=args.flip,
+            scale_pooling=args.scale_pooling,
+            on_error=args.on_error,
+        ),
+    )
+    _prepare_folder(args, output)
+    paths = _expand_inputs(args.inputs, args.path_column)
+    if args.on_error == "raise":
+        _check_inputs_exist(paths)
+
+    featurizer.fit()
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # Reported below, one line, in command-line words.
+            warnings.filterwarnings("ignore", category=ImageFailureWarning)
+            descriptors = featurizer.transform(paths)
+    except ImageInputError as error:
+        raise CommandError(f"{_image_message(error, len(paths))} {_ON_ERROR_NAN}") from None
+    seconds = time.perf_counter() - started
+    failures = featurizer.failures_
+    if failures:
+        listing = "; ".join(
+            f"image {f['index'] + 1} of {len(paths)} ({f['path']}): {_one_line(_cli_words(f['reason']))}" for f in failures
+        )
+        print(
+            f"skvgg: warning: {len(failures)} of {len(paths)} images could not be read, their rows are NaN: {listing}",
+            file=sys.stderr,
+        )
+    _write(output, paths, descriptors, featurizer.get_feature_names_out())
+    print(
+        f"{len(paths)} images -> {output} ({descriptors.shape[1]} features, {seconds:.1f} s"
+        + (f", {len(failures)} unreadable rows left NaN" if failures else "")
+        + ")",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,236 @@
+"""Command-line options: argument types checked by argparse, and the network options every command shares.
+
+A bad value fails while the arguments are parsed (exit status 2), before any image is
+described; the types import the library only when they are given a value to check, so
+``skvgg --help`` loads no network code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ._messages import _cli_words, _one_line
+
+# --- argument types: checked by argparse, so a bad value exits with status 2 at once ---------
+
+
+def _integer(text: str, minimum: int, meaning: str = "") -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{meaning}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{meaning}, got {text!r}")
+    return value
+
+
+def _at_least(minimum: int, meaning: str = ""):
+    def parse(text: str) -> int:
+        return _integer(text, minimum, meaning)
+
+    parse.__name__ = f"integer >= {minimum}"  # argparse names the type in some messages
+    return parse
+
+
+def _int_list(text: str, minimum: int = 1, meaning: str = "") -> list[int]:
+    parts = [v for v in text.replace(" ", "").split(",") if v]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}")
+    try:
+        return [_integer(v, minimum) for v in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}"
+        ) from None
+
+
+def _scales(text: str) -> list[int]:
+    from ..network import DENSE_MIN_SIZE
+
+    meaning = (
+        " (the smaller image side in pixels; dense evaluation needs fc6's 7x7 window, "
+        f"so at least {DENSE_MIN_SIZE}), e.g. 256,384,512"
+    )
+    values = _int_list(text, DENSE_MIN_SIZE, meaning)
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct scales, got {text!r}")
+    return values
+
+
+def _str_list(text: str) -> list[str]:
+    values = [v for v in text.replace(" ", "").split(",") if v]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one name, got {text!r}")
+    return values
+
+
+def _arch_list(text: str) -> list[str]:
+    from ..architectures import list_archs, resolve_arch
+
+    names = _str_list(text)
+    canonical = []
+    for name in names:
+        try:
+            canonical.append(resolve_arch(name).name)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"unknown architecture {name!r}; expected one of {', '.join(list_archs())} "
+                "or a paper configuration letter A, A-LRN, B, C, D, E (see skvgg archs)"
+            ) from None
+    repeated = sorted({n for n in canonical if canonical.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{text!r} names {', '.join(repeated)} twice")
+    return names
+
+
+def _layer_names(spec) -> tuple[str, ...]:
+    import torch
+
+    from ..network import VGG
+
+    with torch.device("meta"):  # names only: nothing allocated
+        return VGG(spec).layer_names
+
+
+def _layer_list(text: str) -> list[str]:
+    from ..architectures import list_archs, resolve_arch
+
+    names = _str_list(text)
+    known = set()
+    for arch in list_archs():
+        known.update(_layer_names(resolve_arch(arch)))
+    bad = [name for name in names if name not in known]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown layer {', '.join(map(repr, bad))}; VGG layers are named conv1_1 ... conv5_4, pool1 ... pool5, "
+            "fc6, fc7 and logits (which convN_M exist depends on --arch)"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r} names a layer twice")
+    return names
+
+
+def _weights_choice(text: str) -> str:
+    """'imagenet', 'none', a torchvision weights name, or an existing file (names are checked per --arch later)."""
+    from ..weights import _ENUM_NAME
+
+    if text.lower() in ("imagenet", "none") or (_ENUM_NAME.match(text) and not os.path.exists(text)):
+        return text
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a checkpoint file (.pth)")
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither imagenet, none (random weights), a torchvision weights name such as "
+            "VGG16_Weights.IMAGENET1K_V1, nor an existing checkpoint file"
+        )
+    return text
+
+
+def _one_or_many(values: list[str]):
+    return values[0] if len(values) == 1 else values
+
+
+# --- the network options every command shares ---------------------------------------------
+
+
+def _add_network_options(parser, arch_help="network(s); comma-separated names stack several (vgg16,vgg19)"):
+    parser.add_argument("--arch", type=_arch_list, default=["vgg16"], help=arch_help + " (default: vgg16)")
+    parser.add_argument(
+        "--weights",
+        type=_weights_choice,
+        default="imagenet",
+        help="'imagenet', a torchvision weights name (VGG16_Weights.IMAGENET1K_V1), a checkpoint path, "
+        "or 'none' for random weights (default: imagenet)",
+    )
+    parser.add_argument("--batch-size", type=_at_least(1), default=32, help="images per forward pass (default: 32)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
+    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument(
+        "--workers", type=_at_least(0), default=None, help="decoding threads, 0 for none (default: min(8, CPUs))"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_max_pixels(parser):
+    parser.add_argument(
+        "--max-pixels",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="refuse images of more than N pixels, read from the file's header before decoding "
+        "(default: the featurizer's, about 89 million as Pillow's warning threshold)",
+    )
+
+
+def _weights_param(args):
+    """``--weights`` as the estimators take it: ``none`` is random initialisation (None)."""
+    return None if args.weights.lower() == "none" else args.weights
+
+
+def _network_params(args) -> dict:
+    """The featurizer parameters that every command takes from the shared network options."""
+    params = dict(
+        arch=_one_or_many(args.arch),
+        weights=_weights_param(args),
+        batch_size=args.batch_size,
+        device=args.device,
+        precision=args.precision,
+        num_workers=args.workers,
+        verbose=not args.quiet,
+    )
+    if getattr(args, "max_pixels", None) is not None:
+        # Passed only when given: the estimators' own default applies otherwise.
+        params["max_pixels"] = args.max_pixels
+    return params
+
+
+def _check_network(args, layers: list[str]) -> None:
+    """Check the network options against each other before anything is loaded (exit 2)."""
+    from ..architectures import resolve_arch
+    from ..featurizer import VGGFeaturizer
+    from ..network import FC_LAYERS
+    from ..runtime import resolve_device
+    from ..weights import WeightsError, resolve_weights
+
+    parser = args.parser
+    specs = [resolve_arch(name) for name in args.arch]
+    weights = _weights_param(args)
+    if len(specs) > 1 and weights is not None and weights.lower() != "imagenet":
+        parser.error(
+            f"--weights {args.weights} fits one network; with several --arch names ({','.join(args.arch)}) "
+            "use --weights imagenet or --weights none"
+        )
+    for spec in specs:
+        try:
+            resolved = resolve_weights(spec, weights)
+        except WeightsError as error:
+            parser.error(f"--weights {args.weights}: {_one_line(_cli_words(str(error)))}")
+        valid = _layer_names(spec)
+        bad = [name for name in layers if name not in valid]
+        if bad:
+            parser.error(f"--layer {','.join(bad)}: {spec.name} has no such layer; it offers {', '.join(valid)}")
+        if not resolved.has_classifier and any(name in FC_LAYERS for name in layers):
+            parser.error(
+                f"--weights {args.weights} has no trained fc layers, so --layer {','.join(layers)} cannot be "
+                "computed; choose a convolutional layer such as conv5_3 or pool5"
+            )
+    try:
+        resolve_device(args.device)
+    except ValueError as error:
+        parser.error(_cli_words(str(error)))
+    if getattr(args, "max_pixels", None) is not None and "max_pixels" not in VGGFeaturizer().get_params():
+        parser.error("--max-pixels: this version of skvgg's VGGFeaturizer has no max_pixels parameter")
+
+
+def _validated(args, estimator):
+    """``estimator`` with its parameters checked as scikit-learn checks them in fit (exit 2 if bad)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as error:
+        args.parser.error(_cli_words(str(error)))
+    return estimator

@@ -1,0 +1,87 @@
+"""The descriptor file of ``skvgg featurize``: its format, its folder, and its atomic writing."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._messages import CommandError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _check_output_name(args, output: Path) -> None:
+    """A file name ending in a known format, not a folder (exit 2)."""
+    if output.suffix.lower() not in (".npy", ".csv", ".parquet"):
+        args.parser.error(f"-o {args.output}: the output must end in .parquet, .csv or .npy")
+    if output.is_dir():
+        args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .parquet, .csv or .npy")
+
+
+def _prepare_folder(args, output: Path) -> None:
+    """Create the folder of ``output`` and check it is writable, before anything is described."""
+    if output.suffix.lower() == ".parquet":
+        _check_parquet_engine()
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create the folder of -o {args.output}: {error.strerror or error}") from None
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write into {output.parent} (-o {args.output}): permission denied")
+
+
+def _check_parquet_engine() -> None:
+    """Before describing anything: pandas writes parquet through pyarrow or fastparquet."""
+    for engine in ("pyarrow", "fastparquet"):
+        try:
+            importlib.import_module(engine)
+            return
+        except ImportError:
+            continue
+    raise CommandError(
+        "writing .parquet needs a parquet engine and neither pyarrow nor fastparquet is installed: "
+        "pip install pyarrow (skvgg depends on it; reinstalling skvgg brings it), or write .csv or .npy"
+    )
+
+
+def _write(output: Path, paths: list[str], descriptors: np.ndarray, names) -> None:
+    """Write to a temporary file beside ``output``, then rename it into place.
+
+    The rename is atomic within a folder: ``output`` is either absent (or as it was) or
+    complete, even when the run is interrupted or the disk fills up while writing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    suffix = output.suffix.lower()
+    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        if suffix == ".npy":
+            with open(temporary, "wb") as stream:  # a path would get ".npy" appended
+                np.save(stream, descriptors)
+        else:
+            table = pd.DataFrame(descriptors, columns=list(names))
+            table.insert(0, "path", paths)
+            if suffix == ".csv":
+                table.to_csv(temporary, index=False)
+            else:
+                table.to_parquet(temporary, index=False)
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)  # the data on disk before the name points at it
+        finally:
+            os.close(descriptor)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a new file's mode
+        os.replace(temporary, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
