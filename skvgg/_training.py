@@ -310,7 +310,8 @@ def validation_step(run: TrainingRun, indices: np.ndarray) -> tuple[float, float
 
 def run_epoch(run: TrainingRun, epoch: int, last_epoch: int) -> dict:
     """Train one epoch and measure the monitored loss; returns the epoch's history record (without ``time``)."""
-    with tqdm(total=run.passes * len(run.train_idx), disable=not run.verbose, desc=f"epoch {epoch}/{last_epoch}", unit="img") as bar:
+    total = run.passes * len(run.train_idx)
+    with tqdm(total=total, disable=not run.verbose, desc=f"epoch {epoch}/{last_epoch}", unit="img") as bar:
         epoch_rng = np.random.default_rng([run.seed, epoch])
         with torch.random.fork_rng(devices=[run.device] if run.device.type == "cuda" else []):
             torch.manual_seed(int(epoch_rng.integers(2**31)))

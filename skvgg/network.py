@@ -41,7 +41,7 @@ LINEAR_INIT_STD = 0.01
 # train_layers="head"/"classifier" and the fc names, as the activation that feeds them.
 _NAMED_BOUNDARIES = {"head": "fc7", "fc8": "fc7", "logits": "fc7", "fc7": "fc6", "classifier": "pool5", "fc6": "pool5"}
 # For a boundary among the fc activations: how many classifier modules lie before the trained part.
-_CLASSIFIER_FROZEN = {"pool5": 0, "fc6": 2, "fc7": 5}
+_CLASSIFIER_FROZEN = {"fc6": 2, "fc7": 5}
 
 
 def init_linear_(linear: nn.Linear, std: float = LINEAR_INIT_STD) -> nn.Linear:
@@ -215,7 +215,7 @@ class VGG(nn.Module):
             return list(self.features[: self.feature_index[boundary] + 1])
         if boundary not in _CLASSIFIER_FROZEN:
             raise ValueError(f"boundary={boundary!r}: expected None, a conv or pool activation, 'fc6' or 'fc7'")
-        return list(self.features) + [self.avgpool] + list(self.classifier[: _CLASSIFIER_FROZEN[boundary]])
+        return [*self.features, self.avgpool, *self.classifier[: _CLASSIFIER_FROZEN[boundary]]]
 
     def frozen_state_keys(self, boundary: str | None) -> set[str]:
         """The ``state_dict`` keys of :meth:`frozen_modules` (what fine-tuning from ``boundary`` never changes)."""
