@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
 
 from .network import VGG
 from .runtime import shared_network
 from .weights import Preprocessing
 from .zoo import build_vgg
 
-__all__ = ["SHARED_CONSTRAINTS", "NetworkEstimator", "image_transformer_tags", "build_network", "load_shared_network", "place"]
+__all__ = [
+    "SHARED_CONSTRAINTS",
+    "NetworkEstimator",
+    "build_network",
+    "check_labels",
+    "image_transformer_tags",
+    "load_shared_network",
+    "place",
+]
 
 #: Constraints of the parameters both estimators have, with the same meaning.
 SHARED_CONSTRAINTS: dict = {
@@ -27,6 +38,30 @@ SHARED_CONSTRAINTS: dict = {
     "verbose": ["verbose"],
     "random_state": ["random_state"],
 }
+
+
+def check_labels(y, owner: str) -> np.ndarray:
+    """``y`` as a 1-D array of classification labels (a one-column 2-D ``y`` is raveled).
+
+    Raises a ``ValueError`` for a missing ``y``, another shape, and NaN, infinite or
+    None labels (naming their indices), and for continuous targets.
+    """
+    if y is None:
+        raise ValueError(f"{owner} requires y to be passed, but the target y is None (one label per image)")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per image); got shape {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = np.flatnonzero(~np.isfinite(y))[:10].tolist()
+        raise ValueError(f"y contains NaN or infinite labels at indices {bad}")
+    if y.dtype.kind == "O":
+        missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and np.isnan(v))]
+        if missing:
+            raise ValueError(f"y contains missing labels (None or NaN) at indices {missing[:10]}")
+    check_classification_targets(y)
+    return y
 
 
 def place(network: VGG, device: torch.device) -> VGG:

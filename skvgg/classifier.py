@@ -7,7 +7,6 @@ about the network (the trained part's boundary, freezing, the new head) is
 
 from __future__ import annotations
 
-import hashlib
 import math
 import numbers
 import time
@@ -18,10 +17,10 @@ from sklearn.base import ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, image_transformer_tags, place
+from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
+from ._persistence import restore_network, saved_state
 from ._schedule import PlateauSchedule
 from ._training import (
     MIN_STEPS_PER_EPOCH,
@@ -40,7 +39,6 @@ from .pipeline import ViewGroup, describe, evaluation_groups
 from .runtime import resolve_device, resolve_precision
 from .views import grid_views
 from .weights import Preprocessing, resolve_weights
-from .zoo import build_vgg
 
 __all__ = ["VGGClassifier", "TrainingInterrupted", "HEAD_INIT_STD", "MIN_STEPS_PER_EPOCH"]
 
@@ -293,21 +291,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     def _check_y(self, y, warm: bool):
         """``y`` as a 1-D array of classification labels: for this fit's classes, or within
         ``classes_`` on a warm start. Checked before ``X``, as scikit-learn's checks expect."""
-        if y is None:
-            raise ValueError("VGGClassifier requires y to be passed, but the target y is None (one label per image)")
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D (one label per image); got shape {y.shape}")
-        if y.dtype.kind == "f" and not np.isfinite(y).all():
-            bad = np.flatnonzero(~np.isfinite(y))[:10].tolist()
-            raise ValueError(f"y contains NaN or infinite labels at indices {bad}")
-        if y.dtype.kind == "O":
-            missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and np.isnan(v))]
-            if missing:
-                raise ValueError(f"y contains missing labels (None or NaN) at indices {missing[:10]}")
-        check_classification_targets(y)
+        y = check_labels(y, type(self).__name__)
         if warm:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -483,6 +467,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     def predict_proba(self, X):
         """Class posteriors, averaged over the test views (``eval_scales``, ``eval_flip``, ``multi_crop``).
 
+        Parameters
+        ----------
+        X : sequence of images
+            Paths, PIL images or arrays, as in :meth:`fit`.
+
         Returns
         -------
         proba : ndarray of shape (n_images, n_classes)
@@ -492,19 +481,53 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         return self._posteriors(items, np.arange(len(items)))
 
     def decision_function(self, X):
-        """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``."""
+        """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``.
+
+        Parameters
+        ----------
+        X : sequence of images
+            Paths, PIL images or arrays, as in :meth:`fit`.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_images,) or (n_images, n_classes)
+        """
         log_proba = np.log(np.clip(self.predict_proba(X), 1e-30, None))
         if len(self.classes_) == 2:
             return log_proba[:, 1] - log_proba[:, 0]
         return log_proba
 
     def predict(self, X):
-        """The class of highest averaged posterior for each image."""
+        """The class of highest averaged posterior for each image.
+
+        Parameters
+        ----------
+        X : sequence of images
+            Paths, PIL images or arrays, as in :meth:`fit`.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_images,)
+        """
         proba = self.predict_proba(X)  # checks fitted first
         return self.classes_[proba.argmax(1)]
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy; labels never seen in ``fit`` are an error, not a silent miss."""
+        """Accuracy; labels never seen in ``fit`` are an error, not a silent miss.
+
+        Parameters
+        ----------
+        X : sequence of images
+            Paths, PIL images or arrays, as in :meth:`fit`.
+        y : array-like of shape (n_images,)
+            True labels.
+        sample_weight : array-like of shape (n_images,), default=None
+            Weights of the images in the mean.
+
+        Returns
+        -------
+        score : float
+        """
         check_is_fitted(self)
         y_arr = np.asarray(y)
         unseen = np.setdiff1d(np.unique(y_arr), self.classes_)
@@ -514,6 +537,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     def transform(self, X):
         """Fine-tuned fc7 descriptors (after ReLU), averaged over the test views.
+
+        Parameters
+        ----------
+        X : sequence of images
+            Paths, PIL images or arrays, as in :meth:`fit`.
 
         Returns
         -------
@@ -525,65 +553,35 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
 
     def get_feature_names_out(self, input_features=None):
-        """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`."""
+        """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
         check_is_fitted(self)
         return np.asarray([f"fc7_{i:04d}" for i in range(4096)], dtype=object)
 
-    # --- persistence ---------------------------------------------------------------------
-
-    def _frozen_digest(self, network) -> str:
-        digest = hashlib.blake2b(digest_size=16)
-        frozen = network.frozen_state_keys(self._boundary_)
-        for name, tensor in network.state_dict().items():
-            if name in frozen:
-                digest.update(name.encode())
-                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+    # --- persistence: the trained weights, the frozen part re-read from its source ---------
 
     def __getstate__(self):
         network = getattr(self, "_network", None)
         state = super().__getstate__()  # without the live network and momentum buffers
         if network is not None:
-            # What rebuilds the network, as it was fitted (parameters may change later).
-            state["_state_source"] = {
-                "arch": self.arch, "weights": self.weights, "preprocessing": self.preprocessing,
-                "dropout": self.dropout, "boundary": self._boundary_,
-            }  # fmt: skip
-            full = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
-            frozen = network.frozen_state_keys(self._boundary_)
-            if self._source_identity is not None and frozen:
-                # Pretrained layers that did not change are re-read from their source on
-                # load; a digest guards against a different file under the same name.
-                state["_state"] = {k: v for k, v in full.items() if k not in frozen}
-                state["_frozen_checksum"] = self._frozen_digest(network)
-            else:
-                state["_state"] = full
-                state["_frozen_checksum"] = None
+            state.update(saved_state(network, self))
         return state
 
     def _restore_network(self) -> VGG:
-        saved = getattr(self, "_state", None)
-        if saved is None:
+        if getattr(self, "_state", None) is None:
             raise RuntimeError("This VGGClassifier holds no network; fit it first")
-        device = resolve_device(self.device)
-        source = self._state_source
-        if self._frozen_checksum is None:
-            network = build_vgg(source["arch"], None, len(self.classes_), dropout=source["dropout"], progress=False)
-            network.load_state_dict(saved)
-        else:
-            network = build_vgg(
-                source["arch"], source["weights"], len(self.classes_),
-                dropout=source["dropout"], preprocessing=source["preprocessing"],
-            )  # fmt: skip
-            network.load_state_dict(saved, strict=False)
         # Frozen as fitted: a later set_params(train_layers=...) takes effect at the next fit.
-        self._boundary_ = source["boundary"]
-        if self._frozen_checksum is not None and self._frozen_digest(network) != self._frozen_checksum:
-            raise ValueError(
-                f"The pretrained weights {self._source_identity} differ from those this model was fine-tuned "
-                "from; load it where the same weights file is available."
-            )
-        return place(network, device).eval()
+        self._boundary_ = self._state_source["boundary"]
+        return place(restore_network(self, len(self.classes_)), resolve_device(self.device)).eval()
 
     def __sklearn_tags__(self):
         return image_transformer_tags(super().__sklearn_tags__())

@@ -411,6 +411,11 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names such as ``fc7_0000`` or, for stacked scales, ``fc7_q384_0000``.
 
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images).
+
         Returns
         -------
         feature_names_out : ndarray of str objects
