@@ -20,10 +20,11 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
+from .cuda import DeviceRunner
 from .images import check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
-from .runtime import autocast, halve_after_oom, resolve_device, resolve_precision, run_with_backoff
+from .runtime import autocast, halve_after_oom, loss_scaler, resolve_device, resolve_precision, run_with_backoff
 from .views import grid_views, random_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
@@ -429,7 +430,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self._boundary_ is not None and not self._augmenting:
             # The frozen part sees the same view every epoch: run it once.
             cached = self._boundary_activations(network, items, dtype)
-        state = {"batch_size": self.batch_size}
+        # "scaler": float16 autocast (pre-Ampere GPUs) needs loss scaling; a no-op otherwise.
+        state = {"batch_size": self.batch_size, "scaler": loss_scaler(device, dtype)}
         labels = torch.as_tensor(encoded, dtype=torch.long)
         best_state, bad_epochs = None, 0
         monitor_best = self.best_score_ if self.best_score_ is not None else -np.inf
@@ -556,10 +558,12 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
             return [ViewGroup([view])]
 
-        for event in batched_groups(items, order, make_groups, self.batch_size, self.num_workers):
+        uploader = DeviceRunner(device)  # reused pinned buffers, copies on a side stream
+        batches = batched_groups(items, order, make_groups, self.batch_size, self.num_workers, pixels_out=uploader.input_buffer)
+        for event in batches:
             assert isinstance(event, Batch)  # on_error="raise": failures were raised
             chosen = [index for index, _, _ in event.units]
-            x = pre.normalize(event.pixels.to(device))
+            x = pre.normalize(uploader.upload(event.pixels))
             loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=False)
             total, count = total + loss * len(chosen), count + len(chosen)
             bar.update(len(chosen))
@@ -592,10 +596,13 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                         f"The training loss became {loss.item()} in epoch {epoch}: training diverged. "
                         f"Try a lower learning rate, e.g. lr={self._lr_now / 10:g}."
                     )
-                (loss / total_weight).backward()
+                state["scaler"].scale(loss / total_weight).backward()
             except FloatingPointError:
                 raise
             except Exception as error:
+                # The failed attempt's graph (activations saved for backward) must be freed
+                # before the retry, or the halved batch runs out of memory too.
+                logits = loss = frozen = None
                 size = halve_after_oom(error, size, state, f"training batch of {len(yc)}", stacklevel=5)
                 # A failed backward may have left partial gradients: restart the batch.
                 optimizer.zero_grad(set_to_none=True)
@@ -603,7 +610,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 continue
             loss_sum += float(loss.detach())
             start += len(yc)
-        optimizer.step()
+        state["scaler"].step(optimizer)
+        state["scaler"].update()
         return loss_sum / total_weight
 
     def _validation_score(self, network, items, labels, valid_idx, cached, dtype) -> float:

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
+from . import gpudecode
 from .cache import fingerprint, open_cache
 from .images import ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
@@ -79,6 +80,12 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     num_workers : int, optional
         Threads decoding and resizing images ahead of the network (0: in the calling
         thread). Default: ``min(8, os.cpu_count())``.
+    decode : {"cpu", "gpu"}, default="cpu"
+        Where JPEG files are decoded and resized. "cpu": PIL in ``num_workers`` threads
+        (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
+        cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
+        (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
+        slightly from "cpu" (decoder and resize arithmetic; see ``docs/featurizer.md``).
     verbose : bool or int, default=False
         Show a progress bar over images.
     cache : None, True or path, default=None
@@ -106,6 +113,9 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     failures_ : list of dict
         Images the last ``transform`` could not read (``on_error="nan"``), each with
         ``index``, ``path`` and ``reason``.
+    decode_counts_ : dict
+        With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
+        (``"gpu"``) and with PIL (``"cpu"``).
 
     Examples
     --------
@@ -130,6 +140,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
         "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "decode": [StrOptions({"cpu", "gpu"})],
         "verbose": ["verbose"],
         "cache": [None, "boolean", str, os.PathLike],
         "on_error": [StrOptions({"raise", "nan"})],
@@ -154,6 +165,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         cache=None,
         on_error="raise",
         random_state=None,
+        decode="cpu",
     ):
         self.arch = arch
         self.weights = weights
@@ -171,6 +183,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         self.cache = cache
         self.on_error = on_error
         self.random_state = random_state
+        self.decode = decode
 
     # --- fitting ---------------------------------------------------------------------------
 
@@ -226,6 +239,13 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         self.weights_identity_ = " + ".join(identities)
         self._identities_ = identities
         self.device_ = str(resolve_device(self.device))
+        if self.decode == "gpu" and not gpudecode.EMULATE_ON_CPU:
+            if resolve_device(self.device).type != "cuda":
+                raise ValueError(
+                    f"decode='gpu' decodes JPEG files with nvJPEG on a CUDA device, but device={self.device!r} "
+                    f"resolved to {self.device_!r}; use decode='cpu'"
+                )
+            gpudecode.check_gpu_decoding(resolve_device(self.device))
         self._networks = None
         networks = self._get_networks()
         self._widths_ = [[network.activation_shape(name)[0] for name in layers] for network in networks]
@@ -373,16 +393,24 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             self.scale_pooling if self.scales_ else None,
             (pre.mean, pre.std, pre.channel_order, pre.value_range, pre.resize_size, pre.crop_size),
             self.precision if self.precision != "auto" else str(resolve_precision("auto", resolve_device(self.device))),
-        )
+        ) + ((("decode", "gpu"),) if self.decode == "gpu" else ())
 
     def _make_groups(self, image, index):
         """One view group per scale: the view and, with ``flip``, its mirror."""
+        if isinstance(image, torch.Tensor):  # decoded on the GPU (decode="gpu")
+            return gpudecode.evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
         return evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
 
     def _describe(self, items, indices):
         """Yield ``(index, descriptor or exception)`` for the given images."""
         networks = self._get_networks()
         device = next(networks[0].parameters()).device
+        decoder = None
+        if self.decode == "gpu":
+            if device.type != "cuda" and not gpudecode.EMULATE_ON_CPU:  # e.g. unpickled on a machine without CUDA
+                raise ValueError(f"decode='gpu' needs a CUDA device; the network is on {device}: set decode='cpu'")
+            self.decode_counts_ = {"gpu": 0, "cpu": 0}
+            decoder = gpudecode.gpu_decoder(device, counts=self.decode_counts_)
         return describe(
             networks,
             items,
@@ -396,6 +424,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             num_workers=self.num_workers,
             on_error=self.on_error,
             dtype=resolve_precision(self.precision, device),
+            decoder=decoder,
         )
 
     # --- names and tags --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .cuda import DeviceRunner
 from .images import load_rgb, parallel_map
 from .runtime import autocast, run_with_backoff
 from .views import center_view, dense_view
@@ -74,6 +75,8 @@ def batched_groups(
     batch_size: int,
     num_workers: int | None = None,
     on_error: str = "raise",
+    decoder: Callable | None = None,
+    pixels_out: Callable | None = None,
 ) -> Iterator:
     """Yield :class:`Batch` objects, and ``(index, exception)`` for images that failed.
 
@@ -93,6 +96,13 @@ def batched_groups(
     on_error : {"raise", "nan"}
         "raise" re-raises the first failure (an :class:`~skvgg.images.ImageInputError`
         naming the item); otherwise failures are yielded as ``(index, exception)``.
+    decoder : callable, optional
+        Replaces PIL decoding: ``decoder(items, indices, make_groups, num_workers,
+        lookahead, on_error)`` yields each index's groups (or exception) in order,
+        e.g. :func:`skvgg.gpudecode.gpu_decoder` (views already on the GPU).
+    pixels_out : callable, optional
+        ``pixels_out(shape)`` returns the host tensor a batch of CPU views is written
+        into (a reused pinned buffer, :meth:`skvgg.cuda.DeviceRunner.input_buffer`).
     """
     workers = default_num_workers() if num_workers is None else num_workers
 
@@ -108,14 +118,22 @@ def batched_groups(
 
     def flush(key):
         units = buckets.pop(key)
+        stacks = [views for _, _, views in units]
+        out = None
+        if pixels_out is not None and stacks[0].device.type == "cpu":
+            out = pixels_out((sum(len(views) for views in stacks), *stacks[0].shape[1:]))
         return Batch(
-            pixels=torch.cat([views for _, _, views in units]),
+            pixels=torch.cat(stacks, out=out),
             units=[(index, number, len(views)) for index, number, views in units],
             dense=key[1],
         )
 
     indices = list(indices)
-    for index, groups in zip(indices, parallel_map(decode, indices, workers, 2 * batch_size)):
+    if decoder is None:
+        decoded = parallel_map(decode, indices, workers, 2 * batch_size)
+    else:
+        decoded = decoder(items, indices, make_groups, workers, 2 * batch_size, on_error)
+    for index, groups in zip(indices, decoded):
         if isinstance(groups, BaseException):
             yield index, groups
             continue
@@ -164,6 +182,7 @@ def describe(
     num_workers: int | None = None,
     on_error: str = "raise",
     dtype: torch.dtype = torch.float32,
+    decoder: Callable | None = None,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
@@ -174,7 +193,12 @@ def describe(
     ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
-    input order; callers place descriptors by index.
+    input order; callers place descriptors by index. ``decoder``: see
+    :func:`batched_groups`.
+
+    Batches go through a :class:`~skvgg.cuda.DeviceRunner`: on CUDA the next batch is
+    uploaded while the current one computes, and results are read back a few batches
+    later; elsewhere the same bookkeeping runs synchronously.
     """
     # Several networks (the paper's Net-D & Net-E fusion) share each decoded batch; their
     # descriptors are concatenated in order.
@@ -190,9 +214,10 @@ def describe(
         n_groups[index] = len(groups)
         return groups
 
-    def run(pixels, dense):
+    runner = DeviceRunner(device)
+
+    def run(chunks, dense):
         def forward(chunk):
-            chunk = chunk.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else chunk.to(device)
             parts = []
             for net, pre in zip(networks, preprocessings):
                 x = pre.normalize(chunk).contiguous(memory_format=torch.channels_last)
@@ -200,15 +225,11 @@ def describe(
                     activations = net.extract(x, layers, dense=dense)
                 parts.extend(_pool(activations[name], pooling) for name in layers)
             out = torch.cat(parts, dim=1)
-            return (post(out) if post is not None else out).cpu()
+            return post(out) if post is not None else out
 
-        return torch.cat(run_with_backoff(forward, pixels, batch_state, what="batch")).numpy()
+        return torch.cat(run_with_backoff(forward, chunks, batch_state, what="batch"))
 
-    for event in batched_groups(items, indices, counting_groups, batch_size, num_workers, on_error):
-        if not isinstance(event, Batch):
-            yield event
-            continue
-        outputs = run(event.pixels, event.dense)
+    def finish(event, outputs):
         start = 0
         for index, number, count in event.units:
             pending.setdefault(index, {})[number] = outputs[start : start + count].mean(0)
@@ -224,3 +245,17 @@ def describe(
                     yield index, np.concatenate(ordered)
                 else:
                     yield index, np.mean(ordered, axis=0)
+
+    batches = batched_groups(
+        items, indices, counting_groups, batch_size, num_workers, on_error, decoder=decoder, pixels_out=runner.input_buffer
+    )
+    for event in batches:
+        if not isinstance(event, Batch):
+            yield event
+            continue
+        # ``outputs`` are views of reused host buffers, valid until the next submit:
+        # ``finish`` keeps only the means and concatenations it computes from them.
+        for done, outputs in runner.submit(event.pixels, lambda x, dense=event.dense: run(x, dense), event):
+            yield from finish(done, outputs)
+    for done, outputs in runner.flush():
+        yield from finish(done, outputs)
