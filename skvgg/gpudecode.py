@@ -340,7 +340,7 @@ def check_gpu_decoding(device) -> None:
     from torchvision.io import ImageReadMode, decode_jpeg
 
     buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (200, 30, 60)).save(buffer, format="JPEG")
+    Image.new("RGB", (64, 48), (200, 30, 60)).save(buffer, format="JPEG")
     data = torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
     try:
         decoded = decode_jpeg([data], mode=ImageReadMode.RGB, device=device)[0]
@@ -348,5 +348,5 @@ def check_gpu_decoding(device) -> None:
         raise ValueError(
             f"decode='gpu' needs torchvision's nvJPEG decoder on {device}, which failed: {error}; use decode='cpu'"
         ) from error
-    if tuple(decoded.shape) != (3, 16, 16):
-        raise ValueError(f"decode='gpu': the test decode on {device} gave shape {tuple(decoded.shape)}, expected (3, 16, 16)")
+    if tuple(decoded.shape) != (3, 48, 64):
+        raise ValueError(f"decode='gpu': the test decode on {device} gave shape {tuple(decoded.shape)}, expected (3, 48, 64)")
