@@ -36,7 +36,6 @@ import datetime
 import faulthandler
 import gc
 import importlib.util
-import io
 import json
 import multiprocessing
 import os
@@ -418,9 +417,10 @@ def section_raw(ctx: Context, deadline: float) -> dict:
         resident = rate(ctx.clock, lambda: step(on_device, dtype), batch, deadline, per)
         from_host = rate(ctx.clock, lambda: step(host.to(device, non_blocking=True), dtype), batch, deadline, per)
         out["eager"][str(batch)] = {"input_on_device": resident, "from_pinned_uint8": from_host}
+        flag = against(from_host["images_per_s"], TARGETS["uint8_tensors_img_s"])
         say(
             f"  raw {ctx.p['arch']} fc7 {dtype}, channels_last, batch {batch}: {resident['images_per_s']:,.0f} img/s (input on "
-            f"device), {from_host['images_per_s']:,.0f} img/s (from pinned uint8){against(from_host['images_per_s'], TARGETS['uint8_tensors_img_s'])}"
+            f"device), {from_host['images_per_s']:,.0f} img/s (from pinned uint8){flag}"
         )
     batch = ctx.p["baseline_batch"]
     if time.perf_counter() < deadline:
@@ -679,7 +679,8 @@ def section_cuda_tests(ctx: Context, deadline: float) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     test_file = str(ROOT / "tests" / "test_cuda.py")
     if importlib.util.find_spec("pytest") is not None:
-        command = [sys.executable, "-m", "pytest", "-m", "cuda", test_file, "-q", "-p", "no:cacheprovider", "-rfEs", "--durations=5"]
+        command = [sys.executable, "-m", "pytest", "-m", "cuda", test_file, "-q", "-p", "no:cacheprovider", "-rfEs"]
+        command.append("--durations=5")
         runner = "pytest"
     else:
         command = [sys.executable, str(Path(__file__).resolve()), "--mini-pytest", test_file]
@@ -734,7 +735,8 @@ def compile_child(args) -> None:
         ctx.clock.sync()
         compile_seconds = time.perf_counter() - started
         measured = rate(ctx.clock, lambda: compiled(x), batch, time.perf_counter() + 60, 6 if not args.quick else 1)
-    print("COMPILE-JSON " + json.dumps({"mode": args.compile_mode, "batch": batch, "compile_seconds": compile_seconds, **measured}))
+    result = {"mode": args.compile_mode, "batch": batch, "compile_seconds": compile_seconds, **measured}
+    print("COMPILE-JSON " + json.dumps(result))
 
 
 def section_compile(ctx: Context, deadline: float) -> dict:
@@ -748,7 +750,8 @@ def section_compile(ctx: Context, deadline: float) -> dict:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         say(f"  torch.compile (mode {ctx.args.compile_mode!r}): not done within {timeout:.0f} s; killed")
-        raise TimeoutError(f"torch.compile (mode {ctx.args.compile_mode!r}) not done within {timeout:.0f} s; child killed") from None
+        message = f"torch.compile (mode {ctx.args.compile_mode!r}) not done within {timeout:.0f} s; child killed"
+        raise TimeoutError(message) from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("COMPILE-JSON ")]
     if not lines:
         raise RuntimeError(f"compile child exited {done.returncode}: {(done.stdout + done.stderr)[-4000:]}")
@@ -807,7 +810,8 @@ class Watchdog(threading.Thread):
                 name = current[0]
                 say(f"!! section {name!r} overran its hard limit; ending the run (JSON kept)")
                 faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-                self.report.record(name, {"status": "timeout", "error": "hard time limit exceeded; process ended by the watchdog"})
+                error = "hard time limit exceeded; process ended by the watchdog"
+                self.report.record(name, {"status": "timeout", "error": error})
                 os._exit(3)
 
 
@@ -849,7 +853,8 @@ def main(argv=None):
         except Exception as error:  # noqa: BLE001 - the sections retry in this process
             say(f"JPEG generation failed ({type(error).__name__}: {error}); sections will generate in-process")
     report = Report(args.out or default_out(ctx.device), args)
-    say(f"benchmarks/gpu.py: device {ctx.device}, budget {args.time_budget:.0f} s{' (quick)' if args.quick else ''} -> {report.path}")
+    quick = " (quick)" if args.quick else ""
+    say(f"benchmarks/gpu.py: device {ctx.device}, budget {args.time_budget:.0f} s{quick} -> {report.path}")
     watchdog = Watchdog(report)
     watchdog.start()
     scale = args.time_budget / 240.0
@@ -861,7 +866,8 @@ def main(argv=None):
             limit = min(share * scale, left - reserve) if position < len(chosen) - 1 else left
             if limit < minimum * scale or left <= 0:
                 say(f"[{name}] skipped: {max(left, 0):.0f} s left of the budget")
-                report.record(name, {"status": "skipped", "reason": f"time budget: {max(left, 0):.0f} s left, {limit:.0f} s for it"})
+                reason = f"time budget: {max(left, 0):.0f} s left, {limit:.0f} s for it"
+                report.record(name, {"status": "skipped", "reason": reason})
                 continue
             say(f"[{name}] (limit {limit:.0f} s)")
             started = time.perf_counter()

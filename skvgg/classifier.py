@@ -113,8 +113,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"``: CUDA, else Apple MPS, else CPU.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. Training in
-        float16 applies no loss scaling: prefer bfloat16.
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
+        elsewhere. Training in float16 on CUDA uses dynamic loss scaling (a gradient
+        scaler); elsewhere it has none: prefer bfloat16 there.
     num_workers : int, optional
         Decoding and augmentation threads (overlapping the network).
     verbose : bool or int, default=False

@@ -75,8 +75,9 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. The output
-        is float32 in every case.
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
+        elsewhere. The output is float32 in every case.
     num_workers : int, optional
         Threads decoding and resizing images ahead of the network (0: in the calling
         thread). Default: ``min(8, os.cpu_count())``.

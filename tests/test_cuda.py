@@ -193,7 +193,8 @@ def test_real_out_of_memory_halves_the_featurizer_batch(vgg11_file):
         del blocker
         torch.cuda.empty_cache()
     halvings = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning) and "Out of memory" in str(w.message)]
-    assert halvings, f"no out-of-memory with {int(2.5 * per_batch_of_8) >> 20} MiB left (a batch of 8 took {per_batch_of_8 >> 20})"
+    left = int(2.5 * per_batch_of_8) >> 20
+    assert halvings, f"no out-of-memory with {left} MiB left (a batch of 8 took {per_batch_of_8 >> 20})"
     assert "batch_size=32" in halvings[0]
     assert np.isfinite(got).all() and _cosines(got, reference).min() >= 0.9999
 
@@ -324,7 +325,8 @@ def test_featurizer_fitted_on_cuda_loads_without_cuda(tmp_path, vgg11_file):
         "print(json.dumps(f.transform(x).tolist()))"
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code, str(model), str(data)], capture_output=True, text=True, env=env, timeout=300)
+    command = [sys.executable, "-c", code, str(model), str(data)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     got = np.array(json.loads(result.stdout.strip().splitlines()[-1]), dtype=np.float32)
     assert _cosines(got, expected).min() >= 0.999  # CPU float32 against the GPU's bfloat16
