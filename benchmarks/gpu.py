@@ -179,6 +179,16 @@ def free_memory(networks: bool = False):
         torch.cuda.empty_cache()
 
 
+def guarded(out: dict, key: str, fn):
+    """``fn()``, or record its error under ``out[key]`` and go on: one failing part keeps the section's others."""
+    try:
+        return fn()
+    except Exception as error:  # noqa: BLE001
+        out[key] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-3000:]}
+        say(f"  {key}: ERROR {type(error).__name__}: {error}")
+        return None
+
+
 def say(text=""):
     print(text, flush=True)
 
@@ -271,6 +281,10 @@ class Context:
             gpudecode.EMULATE_ON_CPU = True
             self.gpu_decode_emulated = True
 
+    def past(self, deadline: float) -> bool:
+        """Whether a section should stop its optional parts (never with --quick, which runs every part)."""
+        return not self.args.quick and time.perf_counter() > deadline
+
     def featurizer(self, **options):
         from skvgg import VGGFeaturizer
 
@@ -338,7 +352,7 @@ def section_agreement(ctx: Context, deadline: float) -> dict:
     reference = ctx.featurizer(device="cpu", precision="float32", preprocessing=view, batch_size=8).fit().transform(images)
     precision = {}
     for name in ("bfloat16", "float16", "float32"):
-        if time.perf_counter() > deadline:
+        if ctx.past(deadline):
             precision[name] = "skipped: section time limit"
             continue
         try:
@@ -409,7 +423,7 @@ def section_raw(ctx: Context, deadline: float) -> dict:
         with torch.inference_mode(), autocast(device, dt):
             return network.extract(x, "fc7")["fc7"]
 
-    for batch in ctx.p["raw_batches"]:
+    def measure(batch):
         host = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
         if device.type == "cuda":
             host = host.pin_memory()
@@ -422,8 +436,12 @@ def section_raw(ctx: Context, deadline: float) -> dict:
             f"  raw {ctx.p['arch']} fc7 {dtype}, channels_last, batch {batch}: {resident['images_per_s']:,.0f} img/s (input on "
             f"device), {from_host['images_per_s']:,.0f} img/s (from pinned uint8){flag}"
         )
-    batch = ctx.p["baseline_batch"]
-    if time.perf_counter() < deadline:
+
+    for batch in ctx.p["raw_batches"]:
+        guarded(out, f"eager_batch_{batch}", lambda batch=batch: measure(batch))
+
+    def baseline():
+        batch = ctx.p["baseline_batch"]
         x = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
         network.to(memory_format=torch.contiguous_format)
         try:
@@ -434,16 +452,22 @@ def section_raw(ctx: Context, deadline: float) -> dict:
         best = max(v["input_on_device"]["images_per_s"] for v in out["eager"].values())
         out["speedup_vs_float32_nchw"] = best / base["images_per_s"]
         say(f"  baseline float32 NCHW batch {batch}: {base['images_per_s']:,.0f} img/s -> x{out['speedup_vs_float32_nchw']:.2f}")
-    if device.type == "cuda" and time.perf_counter() < deadline:
+
+    def tuned():
         batch = max(ctx.p["raw_batches"])
         x = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
         torch.backends.cudnn.benchmark = True
         try:
-            tuned = rate(ctx.clock, lambda: step(x, dtype), batch, deadline, per, warmup=5)
+            measured = rate(ctx.clock, lambda: step(x, dtype), batch, deadline, per, warmup=5)
         finally:
             torch.backends.cudnn.benchmark = False
-        out["cudnn_benchmark"] = {"batch": batch, **tuned}
-        say(f"  with cudnn.benchmark=True, batch {batch}: {tuned['images_per_s']:,.0f} img/s (input on device)")
+        out["cudnn_benchmark"] = {"batch": batch, **measured}
+        say(f"  with cudnn.benchmark=True, batch {batch}: {measured['images_per_s']:,.0f} img/s (input on device)")
+
+    if not ctx.past(deadline):
+        guarded(out, "baseline_float32_nchw", baseline)
+    if device.type == "cuda" and not ctx.past(deadline):
+        guarded(out, "cudnn_benchmark", tuned)
     return out
 
 
@@ -459,25 +483,25 @@ def section_featurizer_tensors(ctx: Context, deadline: float) -> dict:
     X = distinct.repeat(-(-n // len(distinct)), 1, 1, 1)[:n]  # content does not change the cost
     out = {"images": n, "side": side, "note": f"uint8 {side}x{side} tensors: rescale is a no-op, centre crop {ctx.p['size']}"}
     for workers in (ctx.cores, None):
-        if time.perf_counter() > deadline:
+        if ctx.past(deadline):
             break
-        featurizer = ctx.featurizer(num_workers=workers).fit()
-        featurizer.transform(X[: 2 * ctx.p["featurizer_batch"]])  # warm-up: cuDNN, threads, buffers
-        seconds, _ = _timed_transform(featurizer, X)
         key = f"num_workers={workers if workers is not None else 'default'}"
-        out[key] = {"seconds": seconds, "images_per_s": n / seconds}
-        say(
-            f"  VGGFeaturizer from uint8 tensors ({key}, batch {featurizer.batch_size}): {n / seconds:,.0f} img/s"
-            f"{against(n / seconds, TARGETS['uint8_tensors_img_s'])}"
-        )
+
+        def run(workers=workers, key=key):
+            featurizer = ctx.featurizer(num_workers=workers).fit()
+            featurizer.transform(X[: 2 * ctx.p["featurizer_batch"]])  # warm-up: cuDNN, threads, buffers
+            seconds, _ = _timed_transform(featurizer, X)
+            out[key] = {"seconds": seconds, "images_per_s": n / seconds}
+            say(
+                f"  VGGFeaturizer from uint8 tensors ({key}, batch {featurizer.batch_size}): {n / seconds:,.0f} img/s"
+                f"{against(n / seconds, TARGETS['uint8_tensors_img_s'])}"
+            )
+
+        guarded(out, key, run)
     return out
 
 
 def section_jpeg_files(ctx: Context, deadline: float) -> dict:
-    from skvgg import gpudecode
-    from skvgg.images import load_rgb
-    from skvgg.pipeline import evaluation_groups
-
     paths = ctx.ensure_jpegs(ctx.p["n_jpegs"])
     out = {
         "files": len(paths), "size": list(ctx.p["jpeg_size"]), "quality": 90, "generate_seconds": ctx.jpeg_seconds,
@@ -488,28 +512,43 @@ def section_jpeg_files(ctx: Context, deadline: float) -> dict:
     warm = paths[: 2 * ctx.p["featurizer_batch"]]
     results = {}
     for decode in ("cpu", "gpu"):
-        if time.perf_counter() > deadline:
+        if ctx.past(deadline):
             out[f"decode_{decode}"] = "skipped: section time limit"
             continue
-        featurizer = ctx.featurizer(decode=decode).fit()
-        featurizer.transform(warm)
-        seconds, results[decode] = _timed_transform(featurizer, paths)
-        record = {"seconds": seconds, "images_per_s": len(paths) / seconds, "num_workers": ctx.cores}
-        if decode == "gpu":
-            record["decode_counts"] = dict(featurizer.decode_counts_)
-        out[f"decode_{decode}"] = record
-        say(
-            f"  VGGFeaturizer from JPEG files, decode={decode!r}: {record['images_per_s']:,.0f} img/s"
-            f"{against(record['images_per_s'], TARGETS['jpeg_files_img_s'])}"
-        )
+
+        def run(decode=decode):
+            featurizer = ctx.featurizer(decode=decode).fit()
+            featurizer.transform(warm)
+            seconds, results[decode] = _timed_transform(featurizer, paths)
+            record = {"seconds": seconds, "images_per_s": len(paths) / seconds, "num_workers": ctx.cores}
+            if decode == "gpu":
+                record["decode_counts"] = dict(featurizer.decode_counts_)
+            out[f"decode_{decode}"] = record
+            say(
+                f"  VGGFeaturizer from JPEG files, decode={decode!r}: {record['images_per_s']:,.0f} img/s"
+                f"{against(record['images_per_s'], TARGETS['jpeg_files_img_s'])}"
+            )
+
+        guarded(out, f"decode_{decode}", run)
     if len(results) == 2:
         out["fc7_gpu_vs_cpu_decode"] = cosines(results["gpu"], results["cpu"])
         say(f"  fc7 decode='gpu' vs 'cpu': cosine min {out['fc7_gpu_vs_cpu_decode']['fc7_cosine_min']:.6f}")
-    # Decoding alone, to see which side limits the end-to-end rate.
+    decode_device = ctx.device if ctx.device.type == "cuda" else torch.device("cpu")
+    guarded(out, "decode_only", lambda: _decode_only(ctx, out, paths, decode_device))
+    guarded(out, "decoder_pixels_vs_pil", lambda: _decoder_pixels(ctx, out, paths, decode_device))
+    return out
+
+
+def _decode_only(ctx, out, paths, decode_device):
+    """Decoding alone, to see which side limits the end-to-end rate."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from torchvision.io import ImageReadMode, decode_jpeg
 
+    from skvgg import gpudecode
+    from skvgg.images import load_rgb
+
     encoded = [torch.frombuffer(bytearray(Path(p).read_bytes()), dtype=torch.uint8) for p in paths[:256]]
-    decode_device = ctx.device if ctx.device.type == "cuda" else torch.device("cpu")
     decode_jpeg(encoded[:8], mode=ImageReadMode.RGB, device=decode_device)
     ctx.clock.sync()
     t0 = time.perf_counter()
@@ -523,8 +562,6 @@ def section_jpeg_files(ctx: Context, deadline: float) -> dict:
     ctx.clock.sync()
     out["resize_crop_only_img_s"] = len(views) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(ctx.cores) as pool:
         list(pool.map(load_rgb, paths[:256]))
     out["pil_decode_only_threads_img_s"] = 256 / (time.perf_counter() - t0)
@@ -534,7 +571,16 @@ def section_jpeg_files(ctx: Context, deadline: float) -> dict:
         f"GPU-path resize+crop {out['resize_crop_only_img_s']:,.0f} img/s, PIL on {ctx.cores} threads "
         f"{out['pil_decode_only_threads_img_s']:,.0f} img/s"
     )
-    # Pixels: the device decoder against PIL, before resizing and as final views.
+
+
+def _decoder_pixels(ctx, out, paths, decode_device):
+    """The device decoder's pixels against PIL's, before resizing and as final views."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    from skvgg import gpudecode
+    from skvgg.images import load_rgb
+    from skvgg.pipeline import evaluation_groups
+
     worst, means, view_worst = 0, [], 0
     for path in paths[: ctx.p["pixel_files"]]:
         data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
@@ -552,7 +598,6 @@ def section_jpeg_files(ctx: Context, deadline: float) -> dict:
         "final_view_max_abs_difference": view_worst,
     }  # fmt: skip
     say(f"  decoded pixels vs PIL: max |diff| {worst}, mean {np.mean(means):.3f}; final views max |diff| {view_worst}")
-    return out
 
 
 def section_dense(ctx: Context, deadline: float) -> dict:
@@ -560,18 +605,22 @@ def section_dense(ctx: Context, deadline: float) -> dict:
     paths = ctx.ensure_jpegs(max(ctx.p["n_jpegs"], 8))
     out = {"scales": list(scales), "flip": True}
     for decode in ("cpu", "gpu"):
-        left = deadline - time.perf_counter()
+        left = max(deadline - time.perf_counter(), 2 if ctx.args.quick else 0)
         if left < 2:
             out[f"decode_{decode}"] = "skipped: section time limit"
             continue
-        featurizer = ctx.featurizer(scales=scales, flip=True, batch_size=ctx.p["dense_batch"], decode=decode).fit()
-        warm = ctx.p["dense_warmup"]
-        seconds, _ = _timed_transform(featurizer, paths[:warm])  # warm-up: one cuDNN set-up per shape
-        # As many images as fit in ~40% of what is left, judged by the warm-up rate (conservative).
-        n = int(min(len(paths) - warm, max(warm, 0.4 * left * warm / max(seconds, 1e-3))))
-        seconds, _ = _timed_transform(featurizer, paths[warm : warm + n])
-        out[f"decode_{decode}"] = {"images": n, "seconds": seconds, "images_per_s": n / seconds}
-        say(f"  dense {scales} + flip, decode={decode!r}: {n / seconds:,.1f} img/s ({n} images)")
+
+        def run(decode=decode, left=left):
+            featurizer = ctx.featurizer(scales=scales, flip=True, batch_size=ctx.p["dense_batch"], decode=decode).fit()
+            warm = ctx.p["dense_warmup"]
+            seconds, _ = _timed_transform(featurizer, paths[:warm])  # warm-up: one cuDNN set-up per shape
+            # As many images as fit in ~40% of what is left, judged by the warm-up rate (conservative).
+            n = int(min(len(paths) - warm, max(warm, 0.4 * left * warm / max(seconds, 1e-3))))
+            seconds, _ = _timed_transform(featurizer, paths[warm : warm + n])
+            out[f"decode_{decode}"] = {"images": n, "seconds": seconds, "images_per_s": n / seconds}
+            say(f"  dense {scales} + flip, decode={decode!r}: {n / seconds:,.1f} img/s ({n} images)")
+
+        guarded(out, f"decode_{decode}", run)
     return out
 
 
@@ -583,25 +632,28 @@ def section_finetune(ctx: Context, deadline: float) -> dict:
     labels = np.arange(n) % 10
     out = {"images": n, "batch_size": ctx.p["finetune_batch"], "classes": 10}
     for layers, epochs in (("all", 2), ("classifier", 3)):
-        if time.perf_counter() > deadline:
+        if ctx.past(deadline):
             out[layers] = "skipped: section time limit"
             continue
-        clf = VGGClassifier(
-            arch=ctx.p["arch"], weights=None, train_layers=layers, max_epochs=epochs, batch_size=ctx.p["finetune_batch"],
-            validation_fraction=None, early_stopping=False, lr=1e-4, device=str(ctx.device), num_workers=ctx.cores,
-            preprocessing=ctx.pre, random_state=0,
-        )  # fmt: skip
-        clf.fit(paths, labels)
-        times = [h["time"] for h in clf.history_]
-        out[layers] = {
-            "epoch_seconds": times, "images_per_s_last_epoch": n / times[-1], "images_per_s_first_epoch": n / times[0],
-            "losses": [h["train_loss"] for h in clf.history_],
-        }  # fmt: skip
-        say(
-            f"  fine-tuning train_layers={layers!r}: {n / times[-1]:,.0f} img/s (epoch {len(times)}), "
-            f"{n / times[0]:,.0f} img/s (epoch 1, incl. warm-up{' and the frozen pass' if layers != 'all' else ''})"
-        )
-        del clf
+
+        def run(layers=layers, epochs=epochs):
+            clf = VGGClassifier(
+                arch=ctx.p["arch"], weights=None, train_layers=layers, max_epochs=epochs, batch_size=ctx.p["finetune_batch"],
+                validation_fraction=None, early_stopping=False, lr=1e-4, device=str(ctx.device), num_workers=ctx.cores,
+                preprocessing=ctx.pre, random_state=0,
+            )  # fmt: skip
+            clf.fit(paths, labels)
+            times = [h["time"] for h in clf.history_]
+            out[layers] = {
+                "epoch_seconds": times, "images_per_s_last_epoch": n / times[-1], "images_per_s_first_epoch": n / times[0],
+                "losses": [h["train_loss"] for h in clf.history_],
+            }  # fmt: skip
+            say(
+                f"  fine-tuning train_layers={layers!r}: {n / times[-1]:,.0f} img/s (epoch {len(times)}), "
+                f"{n / times[0]:,.0f} img/s (epoch 1, incl. warm-up{' and the frozen pass' if layers != 'all' else ''})"
+            )
+
+        guarded(out, layers, run)
         free_memory()
     return out
 
@@ -864,7 +916,9 @@ def main(argv=None):
             left = args.time_budget - (time.perf_counter() - STARTED)
             reserve = sum(m * scale for _, _, m in chosen[position + 1 :])
             limit = min(share * scale, left - reserve) if position < len(chosen) - 1 else left
-            if limit < minimum * scale or left <= 0:
+            if args.quick:  # every section runs, however slow this machine is today
+                limit = max(limit, minimum * scale, 10)
+            elif limit < minimum * scale or left <= 0:
                 say(f"[{name}] skipped: {max(left, 0):.0f} s left of the budget")
                 reason = f"time budget: {max(left, 0):.0f} s left, {limit:.0f} s for it"
                 report.record(name, {"status": "skipped", "reason": reason})
@@ -886,7 +940,10 @@ def main(argv=None):
             free_memory()
     finally:
         shutil.rmtree(ctx.tmp, ignore_errors=True)
-    summary = summarise(report.data)
+    try:
+        summary = summarise(report.data)
+    except Exception as error:  # noqa: BLE001 - the sections' JSON is already written
+        summary = {"error": f"{type(error).__name__}: {error}"}
     report.data["summary"] = summary
     report.save()
     say("\nsummary (targets for one H100):")
@@ -908,16 +965,15 @@ def summarise(data) -> dict:
         return value
 
     eager = get("raw", "results", "eager") or {}
-    from_host = [v["from_pinned_uint8"]["images_per_s"] for v in eager.values() if isinstance(v, dict)]
+    from_host = [v["from_pinned_uint8"]["images_per_s"] for v in eager.values() if "from_pinned_uint8" in v]
     compiled = get("compile", "results", "images_per_s")
+    runs = (get("featurizer_tensors", "results") or {}).values()
+    tensors = [v["images_per_s"] for v in runs if isinstance(v, dict) and v.get("images_per_s")]
     summary = {
         "card": get("environment", "results", "card"),
         "raw_fc7_from_pinned_uint8_img_s (>= 12000)": max(from_host) if from_host else None,
         "raw_fc7_compiled_input_on_device_img_s": compiled,
-        "featurizer_from_uint8_tensors_img_s (>= 12000)": max(
-            (v["images_per_s"] for v in (get("featurizer_tensors", "results") or {}).values() if isinstance(v, dict)),
-            default=None,
-        ),
+        "featurizer_from_uint8_tensors_img_s (>= 12000)": max(tensors, default=None),
         "featurizer_from_jpeg_decode_cpu_img_s (>= 6000)": get("jpeg_files", "results", "decode_cpu", "images_per_s"),
         "featurizer_from_jpeg_decode_gpu_img_s (>= 6000)": get("jpeg_files", "results", "decode_gpu", "images_per_s"),
         "fc7_cosine_bfloat16_min (>= 0.999)": get("agreement", "results", "precision", "bfloat16", "fc7_cosine_min"),

@@ -406,8 +406,12 @@ def test_gpu_benchmark_quick_mode_runs_every_section(tmp_path):
     sections = report["sections"]
     expected = {"environment", "agreement", "raw", "featurizer_tensors", "jpeg_files", "dense", "finetune", "cuda_tests"}
     assert expected <= set(sections)
-    errors = {name: s.get("error") for name, s in sections.items() if s["status"] == "error"}
+    errors = {name: s.get("error") for name, s in sections.items() if s["status"] != "ok"}
+    if "compile" in errors and errors["compile"].startswith("TimeoutError"):
+        del errors["compile"]  # inductor on a slow CPU may not finish in the quick budget (the timeout path)
     assert not errors, errors
+    parts = {(name, key) for name, s in sections.items() for key, v in (s.get("results") or {}).items() if "error" in str(v)[:9]}
+    assert not parts, parts  # no part of a section failed either
     assert sections["raw"]["results"]["eager"], sections["raw"]
     assert sections["jpeg_files"]["results"]["decode_gpu"]["images_per_s"] > 0
     assert sections["agreement"]["results"]["precision"]["bfloat16"]["fc7_cosine_min"] > 0.99
