@@ -1,6 +1,7 @@
 """skvgg: the very deep convolutional networks of Simonyan & Zisserman as scikit-learn estimators."""
 
 from .architectures import list_archs, resolve_arch
+from .cache import CacheIntegrityWarning, CacheReadOnlyWarning, CacheWarning
 from .classifier import VGGClassifier
 from .datasets import (
     VOC_CLASSES,
@@ -27,7 +28,7 @@ from .metrics import (
 )
 from .model_selection import CALTECH101_PROTOCOL, CALTECH256_PROTOCOL, PerClassHoldOut, PerClassSplit, validation_split
 from .network import VGG
-from .weights import Preprocessing, WeightsError, WeightsMismatchError, WeightsUnavailableError
+from .weights import Preprocessing, WeightsCorruptedError, WeightsError, WeightsMismatchError, WeightsUnavailableError
 from .zoo import build_vgg
 
 __version__ = "0.1.0"
@@ -36,6 +37,9 @@ __all__ = [
     "CALTECH101_PROTOCOL",
     "CALTECH256_PROTOCOL",
     "VOC_CLASSES",
+    "CacheIntegrityWarning",
+    "CacheReadOnlyWarning",
+    "CacheWarning",
     "DatasetDownloadError",
     "DatasetFormatError",
     "DatasetNotFoundError",
@@ -61,6 +65,7 @@ __all__ = [
     "ImageFailureWarning",
     "ImageInputError",
     "Preprocessing",
+    "WeightsCorruptedError",
     "WeightsError",
     "WeightsMismatchError",
     "WeightsUnavailableError",

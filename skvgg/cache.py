@@ -9,15 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
-import tempfile
+import re
+import secrets
+import stat
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DescriptorCache", "MemoryCache", "DiskCache", "open_cache", "fingerprint", "clear_memory_cache"]
+__all__ = [
+    "CacheIntegrityWarning",
+    "CacheReadOnlyWarning",
+    "CacheWarning",
+    "DescriptorCache",
+    "DiskCache",
+    "MemoryCache",
+    "clear_memory_cache",
+    "fingerprint",
+    "open_cache",
+]
 
 
 def fingerprint(*parts) -> str:
@@ -73,11 +87,108 @@ class MemoryCache(DescriptorCache):
         return len(self._store)
 
 
+class CacheWarning(UserWarning):
+    """A problem with the descriptor cache that costs time, never correctness."""
+
+
+class CacheIntegrityWarning(CacheWarning):
+    """A disk-cache entry failed its integrity check (damaged, truncated, garbage): it was recomputed."""
+
+
+class CacheReadOnlyWarning(CacheWarning):
+    """A disk-cache directory cannot be written: its entries are read, new ones are not stored."""
+
+
+# An entry is a version 1.0 ``.npy`` file (``np.load`` reads it) whose header dict is
+# followed by a Python comment carrying a BLAKE2b-256 digest of the entry's key, shape
+# and little-endian float32 payload. numpy parses the header with ``ast.literal_eval``,
+# which skips comments; the digest lives inside the one file renamed into place, so an
+# entry and its checksum can never be out of step.
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_PREFIX = len(_NPY_MAGIC) + 2  # magic, then the header length as little-endian uint16
+_MAX_HEADER = 4096
+_ENTRY_HEADER = re.compile(
+    r"\{'descr': '<f4', 'fortran_order': False, 'shape': \(([0-9, ]*)\), \} # skvgg-blake2b256:([0-9a-f]{64}) *\n"
+)
+# What np.save wrote in skvgg 0.1.0, before entries carried a digest.
+_LEGACY_HEADER = re.compile(r"\{'descr': '[^']+', 'fortran_order': (?:True|False), 'shape': \([0-9, ]*\), \} *\n")
+# Damaged entries are reported one by one up to this many per directory and process,
+# then once more in summary: a damaged volume must not bury the output in warnings.
+_MAX_REPORTS = 5
+
+_state_lock = threading.Lock()
+_unwritable: set[str] = set()  # directories whose writes failed in this process
+_reports: dict[str, int] = {}  # damaged entries reported so far, per directory
+
+
+class _Damaged(Exception):
+    """An entry that exists but must not be served; the message says why."""
+
+
+def _digest(key: str, shape_text: str, payload: bytes) -> str:
+    h = hashlib.blake2b(digest_size=32)
+    h.update(key.encode())
+    h.update(b"\0" + shape_text.encode() + b"\0")
+    h.update(payload)
+    return h.hexdigest()
+
+
+def _encode(key: str, value: np.ndarray) -> bytes:
+    """The bytes of a checksummed ``.npy`` entry for a float32 array."""
+    value = np.ascontiguousarray(value, dtype="<f4")
+    shape_text = repr(tuple(int(n) for n in value.shape))[1:-1]
+    payload = value.tobytes()
+    header = (
+        f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({shape_text}), }} "
+        f"# skvgg-blake2b256:{_digest(key, shape_text, payload)}"
+    )
+    header += " " * ((-(_NPY_PREFIX + len(header) + 1)) % 64) + "\n"  # numpy aligns the data on 64 bytes
+    return _NPY_MAGIC + len(header).to_bytes(2, "little") + header.encode("latin1") + payload
+
+
+def _decode(f, key: str):
+    """Read an entry from an open file: the array, ``None`` for a pre-digest entry, or raise _Damaged."""
+    size = os.fstat(f.fileno()).st_size
+    prefix = f.read(_NPY_PREFIX)
+    if len(prefix) < _NPY_PREFIX or prefix[: len(_NPY_MAGIC)] != _NPY_MAGIC:
+        raise _Damaged("not a .npy file written by skvgg")
+    header_length = int.from_bytes(prefix[len(_NPY_MAGIC) :], "little")
+    if header_length > _MAX_HEADER:
+        raise _Damaged(f"header of {header_length} bytes")
+    header = f.read(header_length).decode("latin1")
+    match = _ENTRY_HEADER.fullmatch(header)
+    if match is None:
+        if _LEGACY_HEADER.fullmatch(header):
+            return None
+        raise _Damaged("unreadable header")
+    shape_text, expected = match.groups()
+    shape = tuple(int(n) for n in shape_text.replace(" ", "").split(",") if n)
+    if repr(shape)[1:-1] != shape_text:
+        raise _Damaged(f"malformed shape ({shape_text})")
+    n_bytes = 4 * math.prod(shape)
+    if size != _NPY_PREFIX + header_length + n_bytes:
+        raise _Damaged(f"{size} bytes where shape {shape} needs {_NPY_PREFIX + header_length + n_bytes} (truncated?)")
+    payload = f.read(n_bytes)
+    if len(payload) != n_bytes:
+        raise _Damaged("truncated while reading")
+    if _digest(key, shape_text, payload) != expected:
+        raise _Damaged("checksum mismatch: the descriptor's bytes changed after it was written")
+    return np.frombuffer(payload, dtype="<f4").reshape(shape)
+
+
 class DiskCache(DescriptorCache):
-    """One ``.npy`` file per descriptor under ``directory/ab/<key>.npy``.
+    """One ``.npy`` file per descriptor under ``directory/ab/<key>.npy``, checksummed.
 
     Writes go to a temporary file renamed into place, so concurrent processes never
-    read a half-written entry; an unreadable entry counts as a miss and is rewritten.
+    read a half-written entry. Each entry carries a BLAKE2b digest of its key, shape and
+    payload, verified on every read: a damaged entry (flipped bytes, NaNs written in,
+    truncated, garbage) is never served; it counts as a miss, is recomputed and rewritten,
+    and a :class:`CacheIntegrityWarning` names its file. Entries of skvgg 0.1.0 (plain
+    ``np.save`` files without a digest) are silent misses, rewritten in the new form.
+
+    A directory that cannot be written (read-only share, another user's files, full
+    disk) stays usable: hits are read, stores are skipped, and one
+    :class:`CacheReadOnlyWarning` per directory and process says so.
     """
 
     def __init__(self, directory):
@@ -86,6 +197,7 @@ class DiskCache(DescriptorCache):
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ValueError(f"cache={str(directory)!r}: cannot create the cache directory ({error})") from error
+        self._id = os.path.realpath(self.directory)
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npy"
@@ -93,22 +205,71 @@ class DiskCache(DescriptorCache):
     def get(self, key):
         path = self._path(key)
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError):
+            # O_NONBLOCK: a FIFO planted in the cache must not block the open; no effect on files.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise _Damaged("not a regular file")
+                return _decode(f, key)
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except _Damaged as damage:
+            self._report(CacheIntegrityWarning, f"Damaged descriptor cache entry {path} ({damage})")
+        except (OSError, ValueError) as error:
+            self._report(CacheWarning, f"Unreadable descriptor cache entry {path} ({type(error).__name__}: {error})")
+        return None
+
+    def _report(self, category, message: str) -> None:
+        with _state_lock:
+            count = _reports.get(self._id, 0) + 1
+            _reports[self._id] = count
+            unwritable = self._id in _unwritable
+        if count > _MAX_REPORTS + 1:
+            return
+        if count == _MAX_REPORTS + 1:
+            message = (
+                f"More damaged or unreadable entries in descriptor cache {self.directory}; "
+                "they are recomputed without further warnings in this process"
+            )
+        else:
+            message += ": not used; the descriptor is recomputed" + ("" if unwritable else " and the entry rewritten")
+        warnings.warn(message, category, stacklevel=4)
 
     def put(self, key, value):
+        if self._id in _unwritable:
+            return
+        data = _encode(key, value)
         path = self._path(key)
-        path.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        tmp = path.parent / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
+            path.parent.mkdir(exist_ok=True)
+            # os.open applies the umask (mkstemp would force 0600): entries stay
+            # readable by the other users of a shared cache when the umask allows it.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
             with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(value, dtype=np.float32), allow_pickle=False)
+                f.write(data)
             os.replace(tmp, path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            self._cannot_write(error)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def _cannot_write(self, error: OSError) -> None:
+        with _state_lock:
+            if self._id in _unwritable:
+                return
+            _unwritable.add(self._id)
+        reason = error.strerror or str(error)
+        warnings.warn(
+            f"Descriptor cache directory {self.directory} cannot be written ({type(error).__name__}: {reason}): "
+            "its entries are still read, but new descriptors are not stored there by this process",
+            CacheReadOnlyWarning,
+            stacklevel=4,
+        )
 
 
 _MEMORY = MemoryCache()

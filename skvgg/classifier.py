@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import numbers
 import time
 import warnings
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
 from .cuda import DeviceRunner
-from .images import check_images
+from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
 from .runtime import autocast, halve_after_oom, loss_scaler, resolve_device, resolve_precision, run_with_backoff
@@ -29,10 +30,19 @@ from .views import grid_views, random_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
 
-__all__ = ["VGGClassifier", "HEAD_INIT_STD"]
+__all__ = ["VGGClassifier", "HEAD_INIT_STD", "MIN_STEPS_PER_EPOCH"]
 
 #: The paper (Sec. 3.1) draws new weights from a zero-mean normal of variance 1e-2.
 HEAD_INIT_STD = 0.1
+
+#: An epoch makes at least this many SGD steps: a small training set is reshuffled and
+#: passed over again within the epoch. The paper's epochs were thousands of steps; one
+#: step per epoch (30 images, batch 32) leaves 30 steps in all, too few to learn even the
+#: new head, and too few per epoch for the plateau schedule to see a trend.
+MIN_STEPS_PER_EPOCH = 10
+
+#: A monitored loss must fall by this fraction of its best value to count as improving.
+LOSS_REL_TOL = 1e-3
 
 # train_layers="head"/"classifier" and the fc names, as the activation that feeds them.
 _BOUNDARY = {"head": "fc7", "fc8": "fc7", "logits": "fc7", "fc7": "fc6", "classifier": "pool5", "fc6": "pool5"}
@@ -50,6 +60,77 @@ def _sgd(params, **options) -> torch.optim.SGD:
         return torch.optim.SGD(params, **options)
 
 
+def min_class_size_for_holdout(fraction: float) -> int:
+    """Images every class needs before a stratified ``fraction`` of the data is held out.
+
+    From this size on, a stratified split gives each class at least one held-out image
+    and leaves it at least one training image: 10 for ``fraction=0.1``, 2 for 0.5.
+    """
+    # The epsilon keeps 1 / 0.1 at 10 whatever the rounding of the division.
+    return max(math.ceil(1 / fraction - 1e-9), math.ceil(1 / (1 - fraction) - 1e-9))
+
+
+def split_holdout(encoded: np.ndarray, n_classes: int, fraction: float | None, seed: int):
+    """Sorted (train, valid) indices: a stratified hold-out of ``fraction``, or, when some class
+    is smaller than :func:`min_class_size_for_holdout`, every image for training and none held out."""
+    indices = np.arange(len(encoded))
+    if not fraction or np.bincount(encoded, minlength=n_classes).min() < min_class_size_for_holdout(fraction):
+        return indices, np.array([], dtype=int)
+    splitter = StratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    train, valid = next(splitter.split(indices, encoded))
+    return np.sort(train), np.sort(valid)
+
+
+def passes_per_epoch(n_train: int, batch_size: int) -> int:
+    """Passes over the training images that give an epoch :data:`MIN_STEPS_PER_EPOCH` steps."""
+    return max(1, math.ceil(MIN_STEPS_PER_EPOCH / max(1, math.ceil(n_train / batch_size))))
+
+
+class PlateauSchedule:
+    """The paper's schedule on a monitored loss: divide the rate by 10 on a plateau, stop after the last cut.
+
+    Each rate is judged against the loss it started from: the loss improves when it falls
+    below ``(1 - rel_tol)`` times the lowest value since the last cut (or the start).
+    After ``patience`` epochs without improvement the rate is cut, and the count starts
+    again from the loss of that epoch; so a noisy low before a cut cannot make the next
+    rate look stalled. Once ``max_cuts`` cuts are spent, the next plateau says stop.
+    Separately, ``best`` is the lowest loss of all, whose weights early stopping keeps.
+
+    Parameters
+    ----------
+    patience : int
+    max_cuts : int
+    rel_tol : float, default=LOSS_REL_TOL
+    best : float, default=inf
+        Lowest loss so far (a warm start continues from it).
+    cuts : int, default=0
+        Cuts already made.
+    """
+
+    def __init__(self, patience: int, max_cuts: int, rel_tol: float = LOSS_REL_TOL, best: float = math.inf, cuts: int = 0):
+        self.patience, self.max_cuts, self.rel_tol = patience, max_cuts, rel_tol
+        self.best, self.cuts = best, cuts
+        self.reference, self.stalled = best, 0
+
+    def update(self, loss: float) -> tuple[bool, str]:
+        """Record one epoch's loss; return ``(lowest_so_far, action)``, action ``"keep"``, ``"cut"`` or ``"stop"``."""
+        lowest = loss < self.best
+        if lowest:
+            self.best = loss
+        if loss < self.reference * (1 - self.rel_tol):
+            self.reference, self.stalled = loss, 0
+            return lowest, "keep"
+        self.stalled += 1
+        if self.stalled < self.patience:
+            return lowest, "keep"
+        self.stalled = 0
+        if self.cuts >= self.max_cuts:
+            return lowest, "stop"
+        self.cuts += 1
+        self.reference = loss
+        return lowest, "cut"
+
+
 class TrainingInterrupted(UserWarning):
     """``fit`` was interrupted (Ctrl-C); the model keeps the best weights so far."""
 
@@ -59,8 +140,14 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     The 1000-way fc8 is replaced by a layer for your classes (initialised as in the paper:
     N(0, 1e-2) weights, zero biases) and trained, with deeper layers on request, by SGD
-    with momentum; the learning rate is divided by 10 whenever the validation score stops
-    improving, as in Simonyan & Zisserman (2015, Sec. 3.1).
+    with momentum; the learning rate is divided by 10 whenever the loss stops improving,
+    as in Simonyan & Zisserman (2015, Sec. 3.1), who watched validation accuracy.
+
+    Few images per class (down to 2) work with the defaults: a hold-out is taken only
+    when every class can spare images for it (see ``validation_fraction``), and the
+    schedule follows a loss, which moves smoothly where the accuracy of a handful of
+    images does not. An epoch makes at least :data:`MIN_STEPS_PER_EPOCH` (10) SGD steps:
+    a small training set is reshuffled and passed over several times per epoch.
 
     Parameters
     ----------
@@ -82,15 +169,25 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Images per SGD step; halved automatically (with gradient accumulation, so the
         step is unchanged) when the device runs out of memory.
     max_epochs : int, default=30
+        Epochs, each one pass over the training images, or several passes when one
+        pass makes fewer than :data:`MIN_STEPS_PER_EPOCH` SGD steps.
     validation_fraction : float or None, default=0.1
-        Stratified hold-out that drives the learning-rate schedule and early stopping.
-        None: no hold-out; the schedule follows the training loss.
+        Stratified hold-out whose loss drives the learning-rate schedule and early
+        stopping. It is taken only when every class has at least
+        ``max(ceil(1 / validation_fraction), ceil(1 / (1 - validation_fraction)))``
+        images (10 at 0.1), so that each class gives at least one image to it and keeps
+        at least one for training. Otherwise, and with None, every image trains and the
+        schedule follows the training images' loss, computed as the hold-out's would be
+        (eval mode, centre view: without dropout's noise) after each epoch.
     early_stopping : bool, default=True
-        Stop once the rate has been cut ``max_lr_cuts`` times and the score stops
-        improving again, and keep the weights of the best validation score. False:
+        Stop once the rate has been cut ``max_lr_cuts`` times and the loss stops
+        improving again, and keep the weights of the epoch with the lowest loss. False:
         train ``max_epochs`` epochs and keep the last weights.
     lr_patience : int, default=2
-        Epochs without improvement before the rate is divided by 10.
+        Epochs without improvement before the rate is divided by 10. An epoch improves
+        when its loss is below ``1 - 1e-3`` times the lowest since the last cut; a new
+        rate is judged against the loss it started from, so each rate has
+        ``lr_patience`` epochs to move it.
     max_lr_cuts : int, default=3
         The paper cut the rate three times.
     scale_jitter : None, int or (int, int), default=None
@@ -119,6 +216,11 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         scaler); elsewhere it has none: prefer bfloat16 there.
     num_workers : int, optional
         Decoding and augmentation threads (overlapping the network).
+    max_pixels : int or None, default=89_478_485
+        Pixel budget (width x height) of one image, checked from a file's header
+        before decoding; larger images are refused with an error naming them, as are
+        dense test views (``eval_scales``) larger than this. Pillow's warning
+        threshold by default; None: no limit. See :class:`VGGFeaturizer`.
     verbose : bool or int, default=False
         A progress bar per epoch showing loss, validation score and learning rate.
     random_state : int, RandomState or None, default=None
@@ -132,11 +234,18 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     classes_ : ndarray
         Class labels, sorted as scikit-learn sorts them.
     history_ : list of dict
-        Per epoch: ``epoch``, ``train_loss``, ``valid_score``, ``lr``, ``time`` (s),
-        ``lr_cut``, and ``interrupted`` for an epoch cut short by Ctrl-C.
+        Per epoch: ``epoch``; ``train_loss`` (the running mean during the epoch, with
+        dropout and augmentation); ``train_eval_loss`` (the training images' loss after
+        the epoch, None when a hold-out exists); ``valid_loss`` and ``valid_score``
+        (the hold-out's loss and accuracy, None without one); ``monitor``, the key of
+        the loss that drove the schedule (``"valid_loss"`` or ``"train_eval_loss"``);
+        ``lr`` (the rate during the epoch); ``lr_cut`` (divided by 10 after it);
+        ``time`` (s); and ``interrupted`` for an epoch cut short by Ctrl-C.
     n_epochs_ : int
+    best_loss_ : float
+        The lowest monitored loss (its epoch's weights are kept with ``early_stopping``).
     best_score_ : float or None
-        Best validation score (None without validation).
+        The hold-out accuracy at that epoch (None without a hold-out).
     device_ : str
 
     Examples
@@ -171,6 +280,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
         "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
+        "max_pixels": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -202,6 +312,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         device="auto",
         precision="auto",
         num_workers=None,
+        max_pixels=DEFAULT_MAX_PIXELS,
         verbose=False,
         random_state=None,
         warm_start=False,
@@ -230,6 +341,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.num_workers = num_workers
+        self.max_pixels = max_pixels
         self.verbose = verbose
         self.random_state = random_state
         self.warm_start = warm_start
@@ -372,7 +484,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         encoded = np.searchsorted(self.classes_, y)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, valid_idx = self._split(encoded, seed)
+        train_idx, valid_idx = split_holdout(encoded, len(self.classes_), self.validation_fraction, seed)
 
         self.preprocessing_ = resolved.preprocessing
         self._source_identity = resolved.identity if resolved.source in ("torchvision", "file") else None
@@ -386,6 +498,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self._lr_now = float(self.lr)
             self._optimizer_state = None
             self.best_score_ = None
+            self.best_loss_ = None
         self._network = network
         self._state = None
         params = self._set_trainable(network)
@@ -408,22 +521,6 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.n_epochs_ = len(self.history_)
         return self
 
-    def _split(self, encoded, seed):
-        indices = np.arange(len(encoded))
-        if not self.validation_fraction:
-            return indices, np.array([], dtype=int)
-        splitter = StratifiedShuffleSplit(n_splits=1, test_size=self.validation_fraction, random_state=seed)
-        try:
-            train, valid = next(splitter.split(indices, encoded))
-        except ValueError as error:
-            counts = np.bincount(encoded, minlength=len(self.classes_))
-            raise ValueError(
-                f"Cannot hold out a stratified validation_fraction={self.validation_fraction} of {len(encoded)} images "
-                f"in {len(self.classes_)} classes (smallest class: {counts.min()} images): {error}. "
-                "Use more images, a larger fraction, or validation_fraction=None."
-            ) from None
-        return np.sort(train), np.sort(valid)
-
     def _train(self, network, optimizer, items, encoded, train_idx, valid_idx, weight, seed):
         device = next(network.parameters()).device
         dtype = resolve_precision(self.precision, device)
@@ -435,9 +532,18 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         # "scaler": float16 autocast (pre-Ampere GPUs) needs loss scaling; a no-op otherwise.
         state = {"batch_size": self.batch_size, "scaler": loss_scaler(device, dtype)}
         labels = torch.as_tensor(encoded, dtype=torch.long)
-        best_state, bad_epochs = None, 0
-        monitor_best = self.best_score_ if self.best_score_ is not None else -np.inf
-        cuts = sum(1 for h in self.history_ if h.get("lr_cut"))
+        best_state = None
+        monitor = "valid_loss" if len(valid_idx) else "train_eval_loss"
+        # A warm start continues the schedule when it watches the same kind of loss.
+        previous = [h for h in self.history_ if "monitor" in h]
+        same = previous and previous[-1]["monitor"] == monitor and getattr(self, "best_loss_", None) is not None
+        schedule = PlateauSchedule(
+            self.lr_patience,
+            self.max_lr_cuts,
+            best=self.best_loss_ if same else math.inf,
+            cuts=sum(1 for h in self.history_ if h.get("lr_cut")),
+        )
+        passes = passes_per_epoch(len(train_idx), self.batch_size)
         start_epoch = len(self.history_)
         last_epoch = start_epoch + self.max_epochs
         bar = None
@@ -445,43 +551,43 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             for epoch in range(start_epoch + 1, start_epoch + self.max_epochs + 1):
                 # Epoch 1 is charged for the one pass through the frozen layers.
                 started = precompute_started if epoch == start_epoch + 1 else time.perf_counter()
-                bar = tqdm(total=len(train_idx), disable=not self.verbose, desc=f"epoch {epoch}/{last_epoch}", unit="img")
+                bar = tqdm(
+                    total=passes * len(train_idx), disable=not self.verbose, desc=f"epoch {epoch}/{last_epoch}", unit="img"
+                )
                 epoch_rng = np.random.default_rng([seed, epoch])
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     torch.manual_seed(int(epoch_rng.integers(2**31)))
                     loss = self._train_epoch(
-                        network, optimizer, items, labels, train_idx, cached, weight, state, epoch_rng, device, dtype, epoch, bar
-                    )
+                        network, optimizer, items, labels, train_idx, cached, weight, state, epoch_rng, device, dtype, epoch, bar,
+                        passes,
+                    )  # fmt: skip
+                record = {"epoch": epoch, "train_loss": loss, "train_eval_loss": None, "valid_loss": None, "valid_score": None}
+                score = None
                 if len(valid_idx):
-                    score = self._validation_score(network, items, labels, valid_idx, cached, dtype)
-                    monitored = score
+                    record["valid_loss"], score = self._eval_metrics(network, items, labels, valid_idx, cached, weight)
+                    record["valid_score"] = score
                 else:
-                    score, monitored = None, -loss
-                record = {"epoch": epoch, "train_loss": loss, "valid_score": score, "lr": self._lr_now, "lr_cut": False}
-                if monitored > monitor_best + 1e-12:
-                    monitor_best, bad_epochs = monitored, 0
-                    if score is not None:
-                        self.best_score_ = score
+                    # The running loss carries dropout's noise and the weights' drift over
+                    # the epoch; the schedule needs the loss of the weights as they are.
+                    record["train_eval_loss"], _ = self._eval_metrics(network, items, labels, train_idx, cached, weight)
+                record.update(monitor=monitor, lr=self._lr_now, lr_cut=False)
+                improved, action = schedule.update(record[monitor])
+                if improved:
+                    self.best_loss_, self.best_score_ = schedule.best, score
                     if self.early_stopping:
                         best_state = self._trained_state_dict(network)
-                else:
-                    bad_epochs += 1
-                stop = False
-                if bad_epochs >= self.lr_patience:
-                    if cuts >= self.max_lr_cuts:
-                        stop = self.early_stopping
-                    else:
-                        cuts += 1
-                        self._lr_now /= 10
-                        for group in optimizer.param_groups:
-                            group["lr"] = self._lr_now
-                        record["lr_cut"] = True
-                    bad_epochs = 0
+                stop = action == "stop" and self.early_stopping
+                if action == "cut":
+                    self._lr_now /= 10
+                    for group in optimizer.param_groups:
+                        group["lr"] = self._lr_now
+                    record["lr_cut"] = True
                 record["time"] = time.perf_counter() - started
                 self.history_.append(record)
                 postfix = {"loss": f"{loss:.4f}", "lr": f"{record['lr']:.1e}"}
                 if score is not None:
                     postfix["valid"] = f"{score:.3f}"
+                postfix[monitor] = f"{record[monitor]:.4f}"
                 bar.set_postfix(postfix)
                 bar.close()
                 if stop:
@@ -526,24 +632,33 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             dtype=dtype,
+            max_pixels=self.max_pixels,
         ):
             out[index] = torch.from_numpy(value).view(out.shape[1:])
         return out
 
-    def _train_epoch(self, network, optimizer, items, labels, train_idx, cached, weight, state, rng, device, dtype, epoch, bar):
+    def _train_epoch(
+        self, network, optimizer, items, labels, train_idx, cached, weight, state, rng, device, dtype, epoch, bar, passes=1
+    ):
+        """``passes`` shuffled passes over the training images; returns the mean training loss."""
         self._train_mode(network)
-        order = rng.permutation(train_idx)
         total, count = 0.0, 0
-        if cached is not None:
-            for start in range(0, len(order), self.batch_size):
-                chosen = order[start : start + self.batch_size]
-                loss = self._step(
-                    network, optimizer, cached[chosen], labels[chosen], weight, state, device, dtype, epoch, boundary=True
-                )
+        for _ in range(passes):
+            for chosen, x, boundary in self._training_batches(items, rng.permutation(train_idx), cached, rng, device):
+                loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=boundary)
                 total, count = total + loss * len(chosen), count + len(chosen)
                 bar.update(len(chosen))
                 bar.set_postfix(loss=f"{total / count:.4f}")
-            return total / max(count, 1)
+        return total / max(count, 1)
+
+    def _training_batches(self, items, order, cached, rng, device):
+        """``(indices, inputs, from_boundary)`` per SGD step of one pass in ``order``: stored
+        frozen activations, or freshly decoded (and augmented) views."""
+        if cached is not None:
+            for start in range(0, len(order), self.batch_size):
+                chosen = order[start : start + self.batch_size]
+                yield chosen, cached[chosen], True
+            return
         pre = self.preprocessing_
         seeds = {int(i): int(s) for i, s in zip(order, rng.integers(2**31, size=len(order)))}
 
@@ -561,16 +676,13 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return [ViewGroup([view])]
 
         uploader = DeviceRunner(device)  # reused pinned buffers, copies on a side stream
-        batches = batched_groups(items, order, make_groups, self.batch_size, self.num_workers, pixels_out=uploader.input_buffer)
+        batches = batched_groups(
+            items, order, make_groups, self.batch_size, self.num_workers, max_pixels=self.max_pixels,
+            pixels_out=uploader.input_buffer,
+        )  # fmt: skip
         for event in batches:
             assert isinstance(event, Batch)  # on_error="raise": failures were raised
-            chosen = [index for index, _, _ in event.units]
-            x = pre.normalize(uploader.upload(event.pixels))
-            loss = self._step(network, optimizer, x, labels[chosen], weight, state, device, dtype, epoch, boundary=False)
-            total, count = total + loss * len(chosen), count + len(chosen)
-            bar.update(len(chosen))
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        return total / max(count, 1)
+            yield [index for index, _, _ in event.units], pre.normalize(uploader.upload(event.pixels)), False
 
     def _step(self, network, optimizer, x, y, weight, state, device, dtype, epoch, boundary):
         """One SGD step on a batch, accumulated over halves if the device runs out of memory."""
@@ -616,22 +728,24 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         state["scaler"].update()
         return loss_sum / total_weight
 
-    def _validation_score(self, network, items, labels, valid_idx, cached, dtype) -> float:
+    def _eval_metrics(self, network, items, labels, indices, cached, weight) -> tuple[float, float]:
+        """Loss (cross-entropy, class-weighted as in training) and accuracy of the network as
+        it predicts (eval mode, single centre view) on the images ``indices``."""
         network.eval()
         if cached is not None:
-            x = cached[valid_idx]
             device = next(network.parameters()).device
 
-            def predict(chunk):
+            def forward(chunk):
                 with torch.inference_mode():
-                    return network.forward_from(chunk.to(device), self._boundary_).argmax(1).cpu()
+                    return network.forward_from(chunk.to(device), self._boundary_).float().cpu()
 
             state = {"batch_size": self.batch_size}
-            predicted = torch.cat(run_with_backoff(predict, x, state, what="validation batch")).numpy()
+            logits = torch.cat(run_with_backoff(forward, cached[indices], state, what="evaluation batch"))
         else:
-            proba = self._posteriors(items, valid_idx, single_view=True)
-            predicted = proba.argmax(1)
-        return float(np.mean(predicted == labels[valid_idx].numpy()))
+            logits = torch.from_numpy(self._posteriors(items, indices, single_view=True, post=None))
+        truth = labels[indices]
+        loss = F.cross_entropy(logits, truth, weight=None if weight is None else weight.cpu())
+        return float(loss), float((logits.argmax(1) == truth).float().mean())
 
     # --- prediction ----------------------------------------------------------------------
 
@@ -669,6 +783,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             dtype=resolve_precision(self.precision, device),
+            max_pixels=self.max_pixels,
         ):
             if out is None:
                 out = np.empty((len(indices), len(value)), dtype=np.float32)

@@ -32,7 +32,7 @@ from sklearn.svm import LinearSVC
 from .datasets import load_caltech101, load_caltech256, load_voc
 from .featurizer import VGGFeaturizer
 from .metrics import mean_class_recall, mean_class_recall_scorer, voc07_map_scorer, voc12_map_scorer, voc_mean_average_precision
-from .model_selection import CALTECH101_PROTOCOL, CALTECH256_PROTOCOL, PerClassHoldOut, PerClassSplit
+from .model_selection import CALTECH101_PROTOCOL, CALTECH256_PROTOCOL, PerClassHoldOut, PerClassSplit, check_class_sizes
 
 __all__ = ["DATASETS", "TABLE_11", "DatasetProtocol", "paper_featurizer", "paper_pipeline", "paper_search", "run_transfer"]
 
@@ -163,6 +163,28 @@ def _load(protocol: DatasetProtocol, root, download: bool):
     }
 
 
+def _check_feasible(protocol: DatasetProtocol, data: dict, split_params: dict) -> None:
+    """Raise a ValueError if a split of the protocol cannot be drawn from ``data``'s labels."""
+    if protocol.multilabel:
+        train, test = data["train"], data["test"]
+        if test.target is None:
+            raise ValueError(f"{protocol.title} {test.image_set} has no public annotations to score against")
+        # The validation of C holds out 20% (at least one image) and trains on the rest.
+        if len(train.paths) < 2:
+            raise ValueError(
+                f"{protocol.title} {train.image_set} has {len(train.paths)} image(s); at least 2 are needed "
+                "(one to train on, one to validate C on)"
+            )
+        return
+    try:
+        check_class_sizes(data["all"].target, split_params["n_train"], validation_fraction=0.2)
+    except ValueError as error:
+        raise ValueError(
+            f"{protocol.title} ({data['all'].root}) cannot be split as the protocol asks: {error}; "
+            f"lower n_train={split_params['n_train']} or add images"
+        ) from None
+
+
 def _network_key(arch) -> str:
     archs = [arch] if isinstance(arch, str) else list(arch)
     from .architectures import resolve_arch
@@ -213,12 +235,25 @@ def run_transfer(
     results : dict
         ``scores`` (per split, in %), ``mean``, ``std``, ``paper`` (Table 11 entry or
         None), ``metric``, ``Cs`` (chosen per split), ``featurize_seconds``.
+
+    Raises
+    ------
+    ValueError
+        Before any image is described, when a split cannot be drawn: fewer than 2
+        classes, a class with fewer than ``n_train + 1`` images (named, with its
+        count), ``n_train < 2`` (nothing to validate ``C`` on), a VOC set without
+        annotations to score against.
     """
     protocol = _protocol(dataset)
     if scales is not None:
         featurizer_params["scales"] = tuple(scales)
     featurizer = paper_featurizer(protocol.name, arch, weights, **featurizer_params)
+    split_params = dict(protocol.split)
+    split_params.update({k: v for k, v in dict(n_splits=n_splits, n_train=n_train, n_test=n_test).items() if v is not None})
+    splitter = None if protocol.multilabel else PerClassSplit(**split_params, random_state=random_state)  # checks values
     data = _load(protocol, root, download)
+    # Labels only, before hours of describing: a split that cannot be drawn is reported now.
+    _check_feasible(protocol, data, split_params)
     network = _network_key(arch)
     paper = TABLE_11.get((protocol.name, network))
     views = f"Q={featurizer.scales}" + (" stacked" if protocol.scale_pooling == "stack" else " averaged") + ", flip"
@@ -233,8 +268,6 @@ def run_transfer(
     scores, chosen = [], []
     if protocol.multilabel:
         train, test = data["train"], data["test"]
-        if test.target is None:
-            raise ValueError(f"{protocol.title} {test.image_set} has no public annotations to score against")
         search = paper_search(protocol.name, _head(protocol), random_state=random_state)
         search.fit(descriptors["train"], train.Y)
         decision = search.decision_function(descriptors["test"])
@@ -245,9 +278,6 @@ def run_transfer(
     else:
         bunch = data["all"]
         y = np.asarray(bunch.target)
-        split_params = dict(protocol.split)
-        split_params.update({k: v for k, v in dict(n_splits=n_splits, n_train=n_train, n_test=n_test).items() if v})
-        splitter = PerClassSplit(**split_params, random_state=random_state)
         X = descriptors["all"]
         for number, (train, test) in enumerate(splitter.split(X, y), start=1):
             search = paper_search(protocol.name, _head(protocol), random_state=random_state + number)

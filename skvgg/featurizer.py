@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .architectures import resolve_arch
 from . import gpudecode
 from .cache import fingerprint, open_cache
-from .images import ImageInputError, check_images, describe_item, image_key
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
 from .pipeline import describe, evaluation_groups
 from .runtime import resolve_device, resolve_precision, shared_network
@@ -97,6 +97,14 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         "raise": an unreadable image stops with an error naming its index and path.
         "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
         every failed image; nothing is dropped or reordered.
+    max_pixels : int or None, default=89_478_485
+        Pixel budget (width x height) of one image: larger images are refused with
+        an error naming them (or a NaN row with ``on_error="nan"``). Files are checked
+        from their header, before anything is decoded; in-memory images and arrays
+        before they are converted and resized. Also the most pixels of a dense view
+        (``scales``: the whole image rescaled). The default is Pillow's warning
+        threshold (``PIL.Image.MAX_IMAGE_PIXELS``, ~89.5 Mpx); None: no limit. Inside
+        skvgg's decoding it also replaces Pillow's own decompression-bomb limit.
     random_state : int, RandomState or None, default=None
         Seeds the random initialisation when ``weights=None``.
 
@@ -145,6 +153,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         "verbose": ["verbose"],
         "cache": [None, "boolean", str, os.PathLike],
         "on_error": [StrOptions({"raise", "nan"})],
+        "max_pixels": [None, Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -165,6 +174,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         verbose=False,
         cache=None,
         on_error="raise",
+        max_pixels=DEFAULT_MAX_PIXELS,
         random_state=None,
         decode="cpu",
     ):
@@ -183,6 +193,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.cache = cache
         self.on_error = on_error
+        self.max_pixels = max_pixels
         self.random_state = random_state
         self.decode = decode
 
@@ -328,7 +339,8 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : sequence of paths, PIL images or arrays; 4-D array or tensor; Series or
-            one-column DataFrame of paths.
+            one-column DataFrame of paths. One-shot iterators (generators, ``map``)
+            are refused with a ``TypeError``: pass ``list(X)``.
 
         Returns
         -------
@@ -345,7 +357,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             signature = self._signature()
             for i, item in enumerate(items):
                 try:
-                    keys[i] = fingerprint(image_key(item), signature)
+                    keys[i] = fingerprint(image_key(item, max_pixels=self.max_pixels), signature)
                 except (OSError, ValueError, TypeError):
                     todo.append(i)  # unreadable: decoding reports it properly
                     continue
@@ -425,6 +437,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             num_workers=self.num_workers,
             on_error=self.on_error,
             dtype=resolve_precision(self.precision, device),
+            max_pixels=self.max_pixels,
             decoder=decoder,
         )
 

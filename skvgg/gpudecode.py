@@ -10,8 +10,9 @@ there, image by image: items that are not files, files that are not 8-bit baseli
 extended or progressive JPEGs with three YCbCr components (PNG, grayscale, CMYK/YCCK,
 RGB-coded, 12-bit, arithmetic-coded or lossless JPEG), files without an end-of-image
 marker (truncated: PIL reports them), orientation metadata this module does not read
-as PIL does (several EXIF blocks, XMP orientation), images beyond PIL's decompression
-bomb limit, and any batch nvJPEG refuses (retried image by image). Results differ from
+as PIL does (several EXIF blocks, XMP orientation), images or dense views over the pixel
+budget ``max_pixels`` (refused there, with the reason), and any batch nvJPEG refuses
+(retried image by image). Results differ from
 the CPU path only by the JPEG decoder's arithmetic (nvJPEG's IDCT and chroma upsampling
 against libjpeg-turbo's) and the resize's (float on the GPU against PIL's fixed point);
 ``docs/featurizer.md`` gives the measured differences.
@@ -20,6 +21,7 @@ against libjpeg-turbo's) and the resize's (float on the GPU against PIL's fixed 
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F2
 
-from .images import load_rgb
+from .images import DEFAULT_MAX_PIXELS, current_max_pixels, decoding
 from .pipeline import ViewGroup
 from .views import crop_with_mirror
 
@@ -44,6 +46,9 @@ __all__ = [
     "gpu_decoder",
     "check_gpu_decoding",
 ]
+
+#: Most decoded pixels held on the device at once (one nvJPEG call): ~0.8 GB of uint8 RGB.
+CHUNK_PIXELS = 256 * 2**20
 
 #: Tests set this to run the whole path with torchvision's CPU JPEG decoder instead of
 #: nvJPEG (``VGGFeaturizer(decode="gpu", device="cpu")`` is otherwise refused).
@@ -154,8 +159,11 @@ def read_jpeg_header(data) -> JpegHeader | None:
     return None
 
 
-def gpu_decodable(header: JpegHeader | None) -> bool:
-    """Whether nvJPEG's RGB output for this file is what PIL's ``convert("RGB")`` gives, up to the decoders' arithmetic."""
+def gpu_decodable(header: JpegHeader | None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> bool:
+    """Whether nvJPEG's RGB output for this file is what PIL's ``convert("RGB")`` gives, up to the decoders' arithmetic.
+
+    Images over the pixel budget ``max_pixels`` are left to the CPU path, which refuses them.
+    """
     if header is None or not header.complete:
         return False
     if header.sof not in _SOF_DECODABLE or header.precision != 8 or len(header.component_ids) != 3:
@@ -168,7 +176,6 @@ def gpu_decodable(header: JpegHeader | None) -> bool:
         return False
     if header.xmp and header.exif_blocks == 0:
         return False  # PIL reads the orientation from XMP when EXIF has none
-    max_pixels = Image.MAX_IMAGE_PIXELS
     return max_pixels is None or header.height * header.width <= max_pixels
 
 
@@ -218,12 +225,24 @@ def rescale(image: torch.Tensor, shorter_side: int) -> torch.Tensor:
     return x.to(torch.uint8)
 
 
+class NeedsCpuPath(Exception):
+    """This image's views are for the CPU path to make (or refuse, naming why)."""
+
+
 def evaluation_groups(image: torch.Tensor, preprocessing, scales, mirror: bool) -> list[ViewGroup]:
-    """:func:`skvgg.pipeline.evaluation_groups` for a decoded uint8 ``(3, H, W)`` tensor."""
+    """:func:`skvgg.pipeline.evaluation_groups` for a decoded uint8 ``(3, H, W)`` tensor.
+
+    Raises :class:`NeedsCpuPath` for a dense view over the pixel budget
+    (:func:`skvgg.images.current_max_pixels`): the CPU path refuses it with its reason.
+    """
     if scales is None:
         return [ViewGroup(crop_with_mirror(rescale(image, preprocessing.resize_size), preprocessing.crop_size, mirror))]
+    budget = current_max_pixels()
     groups = []
     for q in scales:
+        height, width = resized_shape(*image.shape[-2:], q)
+        if budget is not None and height * width > budget:
+            raise NeedsCpuPath(f"dense view of {width}x{height} pixels exceeds max_pixels={budget}")
         full = rescale(image, q)
         groups.append(ViewGroup([full, full.flip(-1)] if mirror else [full], dense=True))
     return groups
@@ -233,23 +252,30 @@ def evaluation_groups(image: torch.Tensor, preprocessing, scales, mirror: bool) 
 class _Encoded:
     data: torch.Tensor  # the file's bytes, uint8 (n,)
     orientation: int
+    pixels: int
 
 
-def _read_encoded(item) -> _Encoded | None:
+def _read_encoded(item, max_pixels) -> _Encoded | None:
     """The file's bytes if it is a JPEG this path decodes exactly; None sends it to the CPU path."""
     if not isinstance(item, str | os.PathLike):
         return None
     try:
+        # Only regular files: opening a pipe or a device can block (the CPU path names them).
+        if not stat.S_ISREG(os.stat(item).st_mode):
+            return None
         with open(item, "rb") as file:
-            data = bytearray(os.fstat(file.fileno()).st_size)
+            size = os.fstat(file.fileno())
+            if not stat.S_ISREG(size.st_mode):
+                return None
+            data = bytearray(size.st_size)
             if file.readinto(data) != len(data):
                 return None
     except (OSError, ValueError):
         return None  # the CPU path reports missing or unreadable files
     header = read_jpeg_header(data)
-    if not gpu_decodable(header):
+    if not gpu_decodable(header, max_pixels):
         return None
-    return _Encoded(torch.frombuffer(data, dtype=torch.uint8), header.orientation)
+    return _Encoded(torch.frombuffer(data, dtype=torch.uint8), header.orientation, header.height * header.width)
 
 
 def _decode_jpegs(encoded: list, device: torch.device) -> list:
@@ -268,11 +294,11 @@ def _decode_jpegs(encoded: list, device: torch.device) -> list:
 def gpu_decoder(device, chunk_size: int | None = None, counts: dict | None = None) -> Callable:
     """A ``decoder`` for :func:`skvgg.pipeline.batched_groups` that decodes JPEG files on ``device``.
 
-    CPU threads read the files and parse their headers (and run the whole CPU path for
-    what nvJPEG should not decode); the calling thread decodes ``chunk_size`` files per
-    nvJPEG call and cuts each decoded image into view groups with ``make_groups``
-    (which receives a uint8 tensor on the device for decoded images, a PIL image for
-    the others). Every view is moved to ``device``. ``counts``, when given, gets the
+    CPU threads read the files and parse their headers (and run the whole CPU path,
+    ``on_cpu``, for what nvJPEG should not decode); the calling thread decodes up to
+    ``chunk_size`` files (and ``CHUNK_PIXELS`` pixels) per nvJPEG call and cuts each
+    decoded image into view groups with ``make_groups``, which receives a uint8 tensor
+    on the device. Every view is moved to ``device``. ``counts``, when given, gets the
     numbers of images decoded on the device (``"gpu"``) and by PIL (``"cpu"``).
     """
     device = torch.device(device)
@@ -280,30 +306,34 @@ def gpu_decoder(device, chunk_size: int | None = None, counts: dict | None = Non
     tally.setdefault("gpu", 0)
     tally.setdefault("cpu", 0)
 
-    def decoder(items, indices, make_groups, num_workers, lookahead, on_error) -> Iterator:
+    def decoder(items, indices, *, on_cpu, make_groups, num_workers, lookahead, on_error, max_pixels) -> Iterator:
         from .images import parallel_map
 
-        def on_cpu(index):
-            try:
-                return make_groups(load_rgb(items[index], index), index)
-            except Exception as error:
-                if on_error == "raise":
-                    raise
-                return error
-
         def prepare(position, index):  # in worker threads
-            encoded = _read_encoded(items[index])
-            return encoded if encoded is not None else on_cpu(index)
+            encoded = _read_encoded(items[index], max_pixels)
+            return encoded if encoded is not None else on_cpu(position, index)
 
         def to_device(groups):
             if isinstance(groups, BaseException):
                 return groups
             return [ViewGroup([view.to(device, non_blocking=True) for view in g.views], g.dense) for g in groups]
 
+        def cut(image, position, index):
+            try:
+                with decoding(max_pixels):  # the budget of whole-image (dense) views
+                    return make_groups(image, index)
+            except NeedsCpuPath:
+                tally["gpu"], tally["cpu"] = tally["gpu"] - 1, tally["cpu"] + 1
+                return to_device(on_cpu(position, index))
+            except Exception as error:
+                if on_error == "raise":
+                    raise
+                return error
+
         def finish(chunk):
-            encoded = [prepared for _, prepared in chunk if isinstance(prepared, _Encoded)]
+            encoded = [prepared for _, _, prepared in chunk if isinstance(prepared, _Encoded)]
             decoded = iter(_decode_jpegs(encoded, device) if encoded else [])
-            for index, prepared in chunk:
+            for position, index, prepared in chunk:
                 if not isinstance(prepared, _Encoded):
                     tally["cpu"] += 1
                     yield to_device(prepared)
@@ -311,23 +341,20 @@ def gpu_decoder(device, chunk_size: int | None = None, counts: dict | None = Non
                 image = next(decoded)
                 if image is None:  # refused by the decoder: PIL decodes it, or reports why not
                     tally["cpu"] += 1
-                    yield to_device(on_cpu(index))
+                    yield to_device(on_cpu(position, index))
                     continue
                 tally["gpu"] += 1
-                try:
-                    yield make_groups(orient(image, prepared.orientation), index)
-                except Exception as error:
-                    if on_error == "raise":
-                        raise
-                    yield error
+                yield cut(orient(image, prepared.orientation), position, index)
 
         size = chunk_size or max(1, lookahead // 2)
-        chunk = []
-        for index, prepared in zip(indices, parallel_map(prepare, indices, num_workers, lookahead)):
-            chunk.append((index, prepared))
-            if len(chunk) >= size:
+        chunk, pixels = [], 0
+        prepared_items = parallel_map(prepare, indices, num_workers, lookahead)
+        for position, (index, prepared) in enumerate(zip(indices, prepared_items)):
+            chunk.append((position, index, prepared))
+            pixels += prepared.pixels if isinstance(prepared, _Encoded) else 0
+            if len(chunk) >= size or pixels >= CHUNK_PIXELS:
                 yield from finish(chunk)
-                chunk = []
+                chunk, pixels = [], 0
         yield from finish(chunk)
 
     return decoder

@@ -15,6 +15,26 @@ into a fully loaded 8-bit RGB :class:`PIL.Image.Image`; :func:`image_key`
 gives a content key for caching descriptors; :func:`parallel_map` decodes
 items in a thread pool, in order, while the caller computes.
 
+Hostile input
+-------------
+- only regular files are opened: a named pipe, a device, a socket or a
+  directory is refused from its ``stat`` before anything reads it (a pipe
+  would block forever, ``/dev/zero`` never ends);
+- every error while opening or decoding an item (``ValueError`` from a
+  metadata chunk that decompresses to megabytes, ``MemoryError``,
+  ``SyntaxError``, ``struct.error``...) becomes an :class:`ImageInputError`
+  naming the item;
+- a pixel budget, ``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`), is
+  checked from the header, before decoding, and applies to every item
+  (see :func:`load_rgb`);
+- :func:`decoding` scopes the work on one item: the budget it sets is also
+  the limit of Pillow's own decompression-bomb check inside the block (for
+  the calling thread only: Pillow's ``_decompression_bomb_check`` is wrapped
+  once, and behaves as before outside such blocks), and the decoded pixels
+  it reserves count against a process-wide allowance, so that decoding
+  threads hold at most about :data:`DECODE_MEMORY_BYTES` of decoded images
+  at once (an image larger than that is decoded alone).
+
 Pixel conventions
 -----------------
 - ``uint8`` data is used as is; ``uint16`` data (arrays, 16-bit PNG/TIFF) is
@@ -33,22 +53,36 @@ import hashlib
 import os
 import stat
 import sys
+import threading
 from collections import deque
 from collections.abc import Mapping, Set
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from numbers import Integral
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 __all__ = [
+    "DECODE_MEMORY_BYTES",
+    "DEFAULT_MAX_PIXELS",
     "ImageInputError",
     "check_images",
+    "current_max_pixels",
+    "decoding",
     "describe_item",
     "image_key",
     "load_rgb",
     "parallel_map",
 ]
+
+#: Default pixel budget: Pillow's own warning threshold as shipped
+#: (``PIL.Image.MAX_IMAGE_PIXELS``, about 89.5 Mpx: 256 MiB of 24-bit pixels).
+#: A literal, so that ``get_params`` does not depend on someone's global setting.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+#: Decoded pixel memory that decoding threads may hold at once (see :func:`decoding`).
+DECODE_MEMORY_BYTES = 192 * 2**20
 
 _EXPECTED_ITEM = "expected a file path (str or os.PathLike), a PIL image, a numpy array or a torch tensor"
 _EXPECTED_X = (
@@ -149,6 +183,217 @@ def _format_item_message(reason, index, description):
     if description is not None:
         where = f"{where} ({description})"
     return f"{where}: {reason}"
+
+
+# -- Pixel budget and decoding scope -----------------------------------------------
+
+_local = threading.local()
+
+
+class _Scope:
+    """One :func:`decoding` block: its pixel budget and the decoded memory it reserved."""
+
+    __slots__ = ("max_pixels", "reserved")
+
+    def __init__(self, max_pixels):
+        self.max_pixels = max_pixels
+        self.reserved = 0
+
+
+def _scopes():
+    stack = getattr(_local, "scopes", None)
+    if stack is None:
+        stack = _local.scopes = []
+    return stack
+
+
+def _check_max_pixels(max_pixels):
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer or None (no limit), got {max_pixels!r}")
+    return int(max_pixels)
+
+
+def current_max_pixels():
+    """The pixel budget of the innermost :func:`decoding` block of this thread.
+
+    Returns
+    -------
+    max_pixels : int or None
+        :data:`DEFAULT_MAX_PIXELS` outside any block; None means no limit.
+    """
+    stack = _scopes()
+    return stack[-1].max_pixels if stack else DEFAULT_MAX_PIXELS
+
+
+class _MemoryGate:
+    """A process-wide allowance of decoded pixel memory, shared by all decoding threads.
+
+    Each item reserves an estimate of what decoding it allocates before it is
+    decoded and gives it back when its :func:`decoding` block ends (once its views
+    are cut). A thread waits while the others hold too much; an item larger than
+    the whole allowance waits until it is alone. A thread that already holds a
+    reservation never waits, so nothing deadlocks on itself.
+    """
+
+    def __init__(self, capacity):
+        self.capacity = capacity
+        self.in_use = 0
+        self._condition = threading.Condition()
+
+    def acquire(self, nbytes, holding):
+        nbytes = max(0, min(int(nbytes), self.capacity))
+        with self._condition:
+            if not holding:
+                while self.in_use and self.in_use + nbytes > self.capacity:
+                    self._condition.wait()
+            self.in_use += nbytes
+        return nbytes
+
+    def release(self, nbytes):
+        with self._condition:
+            self.in_use -= nbytes
+            self._condition.notify_all()
+
+
+_GATE = _MemoryGate(DECODE_MEMORY_BYTES)
+
+# glibc gives each thread its own malloc arena and keeps what a thread freed for that
+# thread: after eight threads have each decoded one large photo, the process holds eight
+# photos' worth of memory although only two were ever alive at once. Handing free pages
+# back after a large image bounds that (measured in benchmarks/decode_memory.py).
+_TRIM_AFTER_BYTES = 32 * 2**20
+_malloc_trim = None
+
+
+def _return_free_memory():
+    global _malloc_trim
+    if _malloc_trim is None:
+        _malloc_trim = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _malloc_trim = ctypes.CDLL(None).malloc_trim  # glibc only (not musl)
+            except (OSError, AttributeError):
+                pass
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+def _reserve(nbytes):
+    """Reserve decoded memory for the current item, in its outermost decoding block."""
+    stack = _scopes()
+    if not stack:  # callers always run inside a block; be harmless otherwise
+        return
+    outer = stack[0]
+    outer.reserved += _GATE.acquire(nbytes, holding=outer.reserved > 0)
+
+
+class _OverBudget(Image.DecompressionBombError):
+    """Pillow's bomb check, inside a decoding block, found more pixels than the budget."""
+
+    def __init__(self, size, max_pixels):
+        self.size = tuple(int(v) for v in size)
+        self.max_pixels = max_pixels
+        super().__init__(f"image size {self.size[0]}x{self.size[1]} exceeds max_pixels={max_pixels}")
+
+
+_pil_bomb_check = None  # Pillow's own check, once wrapped
+_install_lock = threading.Lock()
+
+
+def _scoped_bomb_check(size, *args, **kwargs):
+    """Pillow's decompression-bomb check, following the pixel budget inside decoding blocks.
+
+    Outside a block (other threads, other code) Pillow's own check runs unchanged.
+    Inside one, ``max_pixels`` replaces ``2 * MAX_IMAGE_PIXELS`` as the error
+    threshold and there is no warning: the budget was chosen by the caller, and a
+    larger budget must not be defeated by Pillow's fixed limit (nor a smaller one
+    wait for it). This is also what the plugins call for frame and tile sizes
+    while loading.
+    """
+    stack = getattr(_local, "scopes", None)
+    if not stack:
+        return _pil_bomb_check(size, *args, **kwargs)
+    limit = stack[-1].max_pixels
+    if limit is not None and max(1, size[0]) * max(1, size[1]) > limit:
+        raise _OverBudget(size, limit)
+    return None
+
+
+def _install_bomb_check():
+    # Pillow reads the module global MAX_IMAGE_PIXELS; changing it around each call
+    # would race with every other thread that opens images. Wrapping the check once,
+    # with a per-thread switch, changes nothing for anyone outside a decoding block.
+    global _pil_bomb_check
+    if _pil_bomb_check is not None:
+        return
+    with _install_lock:
+        if _pil_bomb_check is None:
+            original = getattr(Image, "_decompression_bomb_check", None)
+            if original is None:  # a Pillow without it: our own header check still applies
+                _pil_bomb_check = False
+                return
+            _pil_bomb_check = original
+            Image._decompression_bomb_check = _scoped_bomb_check
+
+
+@contextmanager
+def decoding(max_pixels=DEFAULT_MAX_PIXELS):
+    """Scope the decoding of one item (and the cutting of its views) in this thread.
+
+    Inside the block, :func:`load_rgb` and :func:`image_key` use ``max_pixels``
+    unless given another, the views of :mod:`skvgg.views` keep within it, and
+    Pillow's decompression-bomb check follows it. The decoded memory reserved by
+    the items loaded in the block is given back when the outermost block ends, so
+    the block should end once the decoded image is no longer needed.
+
+    Parameters
+    ----------
+    max_pixels : int or None, default=DEFAULT_MAX_PIXELS
+        Most pixels (width x height) of an image; None: no limit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with decoding(max_pixels=100):
+    ...     load_rgb(np.zeros((20, 20), np.uint8))
+    Traceback (most recent call last):
+    ...
+    skvgg.images.ImageInputError: image (numpy array of shape (20, 20)): ...
+    """
+    scope = _Scope(_check_max_pixels(max_pixels))
+    _install_bomb_check()
+    stack = _scopes()
+    stack.append(scope)
+    try:
+        yield scope
+    finally:
+        stack.pop()
+        if scope.reserved:
+            _GATE.release(scope.reserved)
+            if scope.reserved >= _TRIM_AFTER_BYTES:
+                _return_free_memory()
+
+
+def _resolve_max_pixels(max_pixels):
+    return current_max_pixels() if isinstance(max_pixels, str) and max_pixels == "auto" else _check_max_pixels(max_pixels)
+
+
+def _over_budget_reason(width, height, max_pixels, what="image"):
+    pixels = width * height
+    return (
+        f"{what} of {width}x{height} pixels ({pixels / 1e6:.1f} Mpx) exceeds the pixel budget "
+        f"max_pixels={max_pixels} ({max_pixels / 1e6:.1f} Mpx), so it was not decoded; "
+        "to accept it, pass a larger max_pixels= (None: no limit)"
+    )
+
+
+def _check_budget(width, height, max_pixels, fail, what="image"):
+    if max_pixels is not None and width * height > max_pixels:
+        fail(_over_budget_reason(width, height, max_pixels, what))
 
 
 # -- Kinds of items --------------------------------------------------------------
@@ -346,9 +591,20 @@ def _rgb_from_hwc(pixels):
     return Image.fromarray(np.ascontiguousarray(pixels))
 
 
-def _load_array(item, index):
+def _load_array(item, index, max_pixels):
     layout = _check_array(item, index)
     kind = _array_kind(item)
+    shape = _shape(item)
+    height, width = shape[1:] if layout == "chw" else shape[:2]
+
+    def fail(reason):
+        description, _ = describe_item(item)
+        raise ImageInputError(reason, index=index, description=description)
+
+    # Already in memory, but converting it (floats to uint8, to RGB) and resizing it
+    # allocate in proportion: the budget applies to arrays too.
+    _check_budget(width, height, max_pixels, fail, what="array")
+    _reserve(width * height * (4 if kind == "uint8" else 8))
     pixels = _to_numpy(item)
     if layout == "chw":
         pixels = np.moveaxis(pixels, 0, -1)
@@ -359,8 +615,7 @@ def _load_array(item, index):
     elif kind == "float":
         problem = _float_problem(pixels)
         if problem is not None:
-            description, _ = describe_item(item)
-            raise ImageInputError(problem, index=index, description=description)
+            fail(problem)
         pixels = _float_to_uint8(pixels)
     return _rgb_from_hwc(pixels)
 
@@ -437,14 +692,16 @@ def _low_byte_tiles(img):
     return tiles, readings.pop()
 
 
-def _exact_16bit_rgb(path, high):
+def _exact_16bit_rgb(fp, high):
     """Exact 8-bit RGB of a 16-bit colour file, given Pillow's high-byte decoding.
 
+    ``fp`` is the open file (read again from its start, not reopened by name).
     Returns None when the second decoding is not possible with this Pillow;
     the caller then keeps Pillow's high-byte image (at most one level off).
     """
     try:
-        with Image.open(path) as low_img:
+        fp.seek(0)
+        with Image.open(fp) as low_img:
             retargeted = _low_byte_tiles(low_img)
             if retargeted is None or low_img.size != high.size or low_img.mode != high.mode:
                 return None
@@ -474,7 +731,127 @@ def _exif_orientation(img):
         return 1
 
 
-def _load_path(item, index):
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "named pipe"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _not_regular_reason(mode):
+    """Why a file of this st_mode is refused, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory; expected an image file"
+    for test, name in _SPECIAL_FILES:
+        if test(mode):
+            return f"not a regular file ({name}); expected an image file"
+    return "not a regular file; expected an image file"
+
+
+def _os_error_reason(exc, path):
+    if isinstance(exc, FileNotFoundError):
+        return "file not found; expected a readable image file"
+    if isinstance(exc, IsADirectoryError) or (isinstance(exc, PermissionError) and os.path.isdir(path)):
+        # Windows reports opening a directory as a permission error.
+        return "is a directory; expected an image file"
+    if isinstance(exc, PermissionError):
+        return "permission denied; expected a readable image file"
+    if isinstance(exc, ValueError):  # a NUL byte, an unencodable name
+        return f"invalid path ({exc}); expected a path to an image file"
+    return f"cannot open the file ({exc}); expected a readable image file"
+
+
+# Opening a FIFO for reading blocks until a writer appears; O_NONBLOCK makes the open
+# return at once, and the fstat below then refuses it. Regular files ignore the flag.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def _open_regular_file(path, fail):
+    """Open ``path`` for binary reading, refusing anything but a regular file.
+
+    The path is checked with ``stat`` before it is opened (opening a device or a
+    pipe can block or have effects) and the open descriptor again with ``fstat``
+    (the path may have been replaced in between). Pillow then reads the returned
+    file object, never the name, so it cannot be swapped afterwards.
+    """
+    try:
+        reason = _not_regular_reason(os.stat(path).st_mode)
+    except (OSError, ValueError) as exc:
+        fail(_os_error_reason(exc, path), exc)
+    if reason is not None:
+        fail(reason)
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except (OSError, ValueError) as exc:
+        fail(_os_error_reason(exc, path), exc)
+    try:
+        reason = _not_regular_reason(os.fstat(fd).st_mode)
+        if reason is not None:
+            fail(reason)
+        if _OPEN_FLAGS & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# Bytes per pixel of Pillow's own storage ('RGB', 'LA' and most others use 4).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def _decoded_bytes(img, rotated=False):
+    """Estimate of the memory decoding ``img`` and turning it into RGB allocates."""
+    pixels = img.width * img.height
+    total = pixels * _STORED_BYTES.get(img.mode, 4)
+    if img.mode != "RGB":
+        total += pixels * 4  # the RGB copy
+    if rotated:
+        total += pixels * 4  # the transposed copy
+    return total
+
+
+def _open_failure(exc):
+    """The reason for an exception raised by Image.open on a regular file."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not a recognised image file (PIL cannot identify its format); expected a readable image file such as JPEG or PNG"
+    if isinstance(exc, Image.DecompressionBombError):  # Pillow's own check (if ours could not be installed)
+        return f"{exc}; expected an image within max_pixels"
+    if isinstance(exc, MemoryError):
+        return "ran out of memory reading the image header; the file may be corrupt or hostile"
+    return f"cannot read the image header ({type(exc).__name__}: {exc}); the file may be corrupt or not an image"
+
+
+def _decode_failure(exc, img):
+    if isinstance(exc, MemoryError):
+        return (
+            f"ran out of memory decoding the {img.width}x{img.height} image; lower max_pixels "
+            "to refuse such images before decoding, or use fewer decoding threads (num_workers)"
+        )
+    return f"cannot decode the image data ({type(exc).__name__}: {exc}); the file may be truncated or corrupt"
+
+
+def _header_orientation(img):
+    """The EXIF orientation known before decoding (JPEG, WebP), for memory estimates only.
+
+    Parsed into a fresh Exif object: ``img.getexif()`` would decode a PNG, and
+    caches what it read.
+    """
+    raw = img.info.get("exif")
+    if not raw:
+        return 1
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        return int(exif.get(ExifTags.Base.Orientation, 1))
+    except Exception:  # noqa: BLE001 - an estimate; the real orientation is read after load()
+        return 1
+
+
+def _load_path(item, index, max_pixels):
     path = _path_str(item)
 
     def fail(reason, cause=None):
@@ -482,71 +859,65 @@ def _load_path(item, index):
 
     if not path:
         fail("empty path; expected a path to an image file")
-    try:
-        opened = Image.open(path)
-    except FileNotFoundError as exc:
-        fail("file not found; expected a readable image file", exc)
-    except IsADirectoryError as exc:
-        fail("is a directory; expected an image file", exc)
-    except PermissionError as exc:
-        # Windows reports opening a directory as a permission error.
-        if os.path.isdir(path):
-            fail("is a directory; expected an image file", exc)
-        fail("permission denied; expected a readable image file", exc)
-    except UnidentifiedImageError as exc:
-        fail(
-            "not a recognised image file (PIL cannot identify its format); expected a readable image file such as JPEG or PNG",
-            exc,
-        )
-    except Image.DecompressionBombError as exc:
-        fail(f"{exc}; expected an image within PIL.Image.MAX_IMAGE_PIXELS", exc)
-    except OSError as exc:
-        fail(f"cannot open the file ({exc}); expected a readable image file", exc)
-
-    with opened as img:
+    with _open_regular_file(path, fail) as fp:
         try:
-            low_tiles = _low_byte_tiles(img)  # must be read before load() clears the tiles
-            # load() decodes everything now, so truncated or corrupt data fails
-            # here, with the index and path, rather than later in a transform.
-            img.load()
-            orientation = _exif_orientation(img)
-            rgb = _exact_16bit_rgb(path, img) if low_tiles is not None else None
-            if rgb is None:
-                rgb = _pil_to_rgb(img, fail)
-        except (ImageInputError, MemoryError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - decoders raise many types
-            fail(
-                f"cannot decode the image data ({type(exc).__name__}: {exc}); the file may be truncated or corrupt",
-                exc,
-            )
-    method = _EXIF_TRANSPOSE.get(orientation)
-    if method is not None:
-        rgb = rgb.transpose(method)
+            opened = Image.open(fp)
+        except _OverBudget as exc:
+            fail(_over_budget_reason(*exc.size, exc.max_pixels), exc)
+        except Exception as exc:  # noqa: BLE001 - header parsers raise many types
+            fail(_open_failure(exc), exc)
+        with opened as img:
+            # The header gives the size; nothing has been decoded yet.
+            _check_budget(img.width, img.height, max_pixels, fail)
+            try:
+                low_tiles = _low_byte_tiles(img)  # must be read before load() clears the tiles
+                _reserve(_decoded_bytes(img, rotated=_header_orientation(img) in _EXIF_TRANSPOSE) * (2 if low_tiles else 1))
+                # load() decodes everything now, so truncated or corrupt data fails
+                # here, with the index and path, rather than later in a transform.
+                img.load()
+                orientation = _exif_orientation(img)
+                rgb = _exact_16bit_rgb(fp, img) if low_tiles is not None else None
+                if rgb is None:
+                    rgb = _pil_to_rgb(img, fail)
+                method = _EXIF_TRANSPOSE.get(orientation)
+                if method is not None:
+                    rgb = rgb.transpose(method)
+            except ImageInputError:
+                raise
+            except _OverBudget as exc:  # a frame or tile larger than the header said
+                fail(_over_budget_reason(*exc.size, exc.max_pixels), exc)
+            except Exception as exc:  # noqa: BLE001 - decoders raise many types, MemoryError included
+                fail(_decode_failure(exc, img), exc)
     return rgb
 
 
-def _load_pil(img, index):
+def _load_pil(img, index, max_pixels):
     description, _ = describe_item(img)
 
     def fail(reason, cause=None):
         raise ImageInputError(reason, index=index, description=description) from cause
 
+    # An unloaded image (from Image.open) is checked from its header, before load().
+    _check_budget(img.width, img.height, max_pixels, fail)
     try:
+        _reserve(_decoded_bytes(img) if getattr(img, "tile", None) else (0 if img.mode == "RGB" else img.width * img.height * 4))
         img.load()
-    except MemoryError:
-        raise
+    except _OverBudget as exc:
+        fail(_over_budget_reason(*exc.size, exc.max_pixels), exc)
     except Exception as exc:  # noqa: BLE001
-        fail(
-            f"cannot load the image data ({type(exc).__name__}: {exc}); the file may be truncated or corrupt",
-            exc,
-        )
+        reason = _decode_failure(exc, img)
+        fail(reason.replace("cannot decode", "cannot load") if not isinstance(exc, MemoryError) else reason, exc)
     if img.width == 0 or img.height == 0:
         fail("zero-size image; expected at least one pixel")
-    return _pil_to_rgb(img, fail)
+    try:
+        return _pil_to_rgb(img, fail)
+    except ImageInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError in the conversion
+        fail(_decode_failure(exc, img), exc)
 
 
-def load_rgb(item, index=None):
+def load_rgb(item, index=None, max_pixels="auto"):
     """Return one input item as a fully loaded 8-bit RGB PIL image.
 
     Parameters
@@ -570,6 +941,14 @@ def load_rgb(item, index=None):
         (scaled by ``round(255 * x)``).
     index : int or None, default=None
         Position of the item in ``X``, used in error messages.
+    max_pixels : int, None or "auto", default="auto"
+        Pixel budget: an image of more than ``max_pixels`` pixels (width x
+        height) is refused. Files and unloaded PIL images are checked from
+        their header, before anything is decoded; loaded PIL images, arrays
+        and tensors are already in memory, but are checked too, before they
+        are converted (converting and resizing allocate in proportion). None:
+        no limit. "auto": the budget of the enclosing :func:`decoding` block,
+        else :data:`DEFAULT_MAX_PIXELS`.
 
     Returns
     -------
@@ -580,10 +959,13 @@ def load_rgb(item, index=None):
     Raises
     ------
     ImageInputError
-        If the file is missing, a directory, not an image, truncated or
-        corrupt, or the pixels have the wrong shape, dtype or range (NaN,
-        infinite, floats outside ``[0, 1]``, 'I' images outside
-        ``[0, 65535]``, zero-size images).
+        If the file is missing, not a regular file (a directory, a named
+        pipe, a device), not an image, truncated or corrupt, over the pixel
+        budget, or fails to decode for any other reason (a metadata chunk that
+        decompresses too far, a path with a NUL byte, running out of memory),
+        or the pixels have the wrong shape, dtype or range (NaN, infinite,
+        floats outside ``[0, 1]``, 'I' images outside ``[0, 65535]``,
+        zero-size images).
     TypeError
         If ``item`` is of an unsupported type.
 
@@ -601,13 +983,17 @@ def load_rgb(item, index=None):
     ICC profiles are ignored. PIL's global ``ImageFile.LOAD_TRUNCATED_IMAGES``
     is left as it is (by default, truncated files fail).
     """
+    max_pixels = _resolve_max_pixels(max_pixels)
     if _is_path(item):
-        return _load_path(item, index)
-    if isinstance(item, Image.Image):
-        return _load_pil(item, index)
-    if isinstance(item, np.ndarray) or _is_tensor(item):
-        return _load_array(item, index)
-    raise _unsupported_item(item, index)
+        load = _load_path
+    elif isinstance(item, Image.Image):
+        load = _load_pil
+    elif isinstance(item, np.ndarray) or _is_tensor(item):
+        load = _load_array
+    else:
+        raise _unsupported_item(item, index)
+    with decoding(max_pixels):
+        return load(item, index, max_pixels)
 
 
 # -- Containers ------------------------------------------------------------------
@@ -694,8 +1080,10 @@ def check_images(X):
     Parameters
     ----------
     X : sequence, numpy.ndarray, torch.Tensor, pandas.Series or pandas.DataFrame
-        - a list, tuple, 1-D object array or other iterable of items (file
-          paths, PIL images, numpy arrays, torch tensors; kinds may be mixed);
+        - a list, tuple, 1-D object array or other re-iterable collection of
+          items (file paths, PIL images, numpy arrays, torch tensors; kinds may
+          be mixed); one-shot iterators (generators, ``map``, file objects:
+          anything whose ``iter(X) is X``) are refused;
         - a pandas Series, or a one-column DataFrame (as a ColumnTransformer
           passes), of items, typically paths;
         - a 4-D numpy array ``(N, H, W, C)``, C in (1, 3, 4), or ``(N, C, H,
@@ -712,7 +1100,8 @@ def check_images(X):
     ------
     TypeError
         If X is None, a single path or PIL image (wrap it in a list), not
-        iterable, a mapping or a set, or holds an item of unsupported type.
+        iterable, a one-shot iterator (pass ``list(X)``), a mapping or a set,
+        or holds an item of unsupported type.
     ValueError
         If X is empty, a DataFrame with other than one column, a 2-D or 3-D
         numeric array or tensor (ambiguous), or a batch with an unsupported
@@ -756,9 +1145,17 @@ def check_images(X):
         raise TypeError(f"X is a {_type_name(X)}; {_EXPECTED_X}")
     else:
         try:
-            items = list(X)
+            iterator = iter(X)
         except TypeError:
             raise TypeError(f"X of type {_type_name(X)} is not a sequence; {_EXPECTED_X}") from None
+        if iterator is X:
+            # fit, then transform (fit_transform, Pipeline, cross-validation) each read X
+            # once: a one-shot iterator would reach the second read empty.
+            raise TypeError(
+                f"X is a one-shot iterator ({_type_name(X)}): it can be read only once, but fitting then "
+                "transforming or predicting reads X again; pass a list instead, e.g. list(X)"
+            )
+        items = list(iterator)
 
     if not items:
         raise ValueError("X is empty: expected at least one image")
@@ -785,7 +1182,7 @@ def _hash_fields(*fields):
     return digest.hexdigest()
 
 
-def image_key(item, index=None):
+def image_key(item, index=None, max_pixels="auto"):
     """A stable hex digest identifying an item's image content, for caches.
 
     Parameters
@@ -794,6 +1191,9 @@ def image_key(item, index=None):
         One input item.
     index : int or None, default=None
         Position of the item in ``X``, used in error messages.
+    max_pixels : int, None or "auto", default="auto"
+        Pixel budget for PIL images, which are loaded to be hashed (see
+        :func:`load_rgb`).
 
     Returns
     -------
@@ -812,39 +1212,37 @@ def image_key(item, index=None):
     Raises
     ------
     ImageInputError
-        If a path cannot be inspected (missing, a directory) or a PIL image
-        cannot be loaded.
+        If a path cannot be inspected (missing, not a regular file) or a PIL
+        image is over the pixel budget or cannot be loaded.
     TypeError
         If ``item`` is of an unsupported type, or an array holding objects.
     """
     if _is_path(item):
         path = _path_str(item)
-        resolved = os.path.realpath(path)
         try:
+            resolved = os.path.realpath(path)
             status = os.stat(resolved)
-        except FileNotFoundError as exc:
-            raise ImageInputError("file not found; expected a readable image file", index=index, path=path) from exc
-        except OSError as exc:
-            raise ImageInputError(
-                f"cannot inspect the file ({exc}); expected a readable image file",
-                index=index,
-                path=path,
-            ) from exc
-        if stat.S_ISDIR(status.st_mode):
-            raise ImageInputError("is a directory; expected an image file", index=index, path=path)
+        except (OSError, ValueError) as exc:
+            raise ImageInputError(_os_error_reason(exc, path), index=index, path=path) from exc
+        reason = _not_regular_reason(status.st_mode)
+        if reason is not None:
+            raise ImageInputError(reason, index=index, path=path)
         return _hash_fields("path", resolved, status.st_size, status.st_mtime_ns)
     if isinstance(item, Image.Image):
         description, _ = describe_item(item)
+
+        def fail(reason, cause=None):
+            raise ImageInputError(reason, index=index, description=description) from cause
+
+        max_pixels = _resolve_max_pixels(max_pixels)
+        _check_budget(item.width, item.height, max_pixels, fail)
         try:
-            item.load()
-        except MemoryError:
-            raise
+            with decoding(max_pixels):
+                item.load()
+        except _OverBudget as exc:
+            fail(_over_budget_reason(*exc.size, exc.max_pixels), exc)
         except Exception as exc:  # noqa: BLE001
-            raise ImageInputError(
-                f"cannot load the image data ({type(exc).__name__}: {exc})",
-                index=index,
-                description=description,
-            ) from exc
+            fail(f"cannot load the image data ({type(exc).__name__}: {exc})", exc)
         # Two palette images with the same indices differ by their palettes.
         palette = bytes(item.getpalette() or ()) if item.palette is not None else b""
         return _hash_fields("pil", item.mode, item.width, item.height, palette, item.tobytes())

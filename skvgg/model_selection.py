@@ -38,6 +38,7 @@ __all__ = [
     "CALTECH256_PROTOCOL",
     "PerClassSplit",
     "PerClassHoldOut",
+    "check_class_sizes",
     "validation_split",
 ]
 
@@ -177,16 +178,7 @@ class PerClassSplit(_FixedSplitsCV):
         X, y = indexable(X, y)
         classes, members = _class_indices(y, _num_samples(X), type(self).__name__)
         counts = np.array([len(m) for m in members])
-        small = counts < self.n_train + 1
-        if small.any():
-            raise ValueError(
-                _describe_small(
-                    classes[small],
-                    counts[small],
-                    f"{type(self).__name__}(n_train={self.n_train}) needs at least {self.n_train + 1} images "
-                    f"per class ({self.n_train} for training, at least 1 for testing)",
-                )
-            )
+        _check_split_counts(classes, counts, self.n_train, f"{type(self).__name__}(n_train={self.n_train}) needs")
         rng = check_random_state(self.random_state)
         for _ in range(self.n_splits):
             train, test = [], []
@@ -196,6 +188,77 @@ class PerClassSplit(_FixedSplitsCV):
                 stop = None if self.n_test is None else self.n_train + self.n_test
                 test.append(drawn[self.n_train : stop])
             yield np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _check_split_counts(classes, counts, n_train, who):
+    """``who`` ('PerClassSplit(n_train=30) needs') is the start of the message."""
+    small = counts < n_train + 1
+    if small.any():
+        raise ValueError(
+            _describe_small(
+                classes[small],
+                counts[small],
+                f"{who} at least {n_train + 1} images per class ({n_train} for training, at least 1 for testing)",
+            )
+        )
+
+
+def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
+    """Check, before any image is described, that per-class splits of ``y`` are possible.
+
+    Cheap (labels only): run it before describing a dataset whose splits
+    :class:`PerClassSplit` will draw, so that a too-small class is reported
+    at once instead of after hours of feature extraction.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels.
+    n_train : int
+        Training images per class; every class needs ``n_train + 1`` images
+        (at least one is left for testing).
+    validation_fraction : float or None, default=None
+        When the training images of each split are split again by
+        :class:`PerClassHoldOut` (the paper's validation of ``C``), the
+        fraction it holds out; it needs ``n_train >= 2``.
+    min_classes : int, default=2
+        Fewest classes a classifier can be trained on.
+
+    Returns
+    -------
+    counts : dict
+        Class label -> number of images.
+
+    Raises
+    ------
+    ValueError
+        Naming the classes that are too small and their counts, or saying
+        how many classes there are.
+
+    Examples
+    --------
+    >>> check_class_sizes(["cat"] * 3 + ["dog"] * 3, n_train=2)
+    {'cat': 3, 'dog': 3}
+    >>> check_class_sizes(["cat"] * 3 + ["dog"] * 2, n_train=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: 2 training images per class need at least 3 images per class (...), but 'dog' has 2
+    """
+    n_train = _check_int(n_train, "n_train", 1)
+    y = np.asarray(y)
+    classes, members = _class_indices(y, len(y), "check_class_sizes")
+    counts = np.array([len(m) for m in members])
+    if len(classes) < min_classes:
+        found = ", ".join(f"{c!r} ({n} images)" for c, n in zip(classes.tolist(), counts.tolist())) or "none"
+        raise ValueError(f"at least {min_classes} classes are needed to train a classifier; found {len(classes)}: {found}")
+    if validation_fraction is not None:
+        _check_fraction(validation_fraction)
+        if n_train < 2:
+            raise ValueError(
+                f"{n_train} training image per class leaves none to hold out for validation; at least 2 are needed"
+            )
+    _check_split_counts(classes, counts, n_train, f"{n_train} training images per class need")
+    return dict(zip(classes.tolist(), counts.tolist()))
 
 
 def _holdout_counts(counts, fraction):

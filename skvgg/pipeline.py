@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .cuda import DeviceRunner
-from .images import load_rgb, parallel_map
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb, parallel_map
 from .runtime import autocast, run_with_backoff
 from .views import center_view, dense_view
 
@@ -75,6 +75,7 @@ def batched_groups(
     batch_size: int,
     num_workers: int | None = None,
     on_error: str = "raise",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     decoder: Callable | None = None,
     pixels_out: Callable | None = None,
 ) -> Iterator:
@@ -96,19 +97,32 @@ def batched_groups(
     on_error : {"raise", "nan"}
         "raise" re-raises the first failure (an :class:`~skvgg.images.ImageInputError`
         naming the item); otherwise failures are yielded as ``(index, exception)``.
+    max_pixels : int or None
+        Pixel budget of each image and of each whole-image view (see
+        :func:`skvgg.images.load_rgb`); None: no limit.
     decoder : callable, optional
-        Replaces PIL decoding: ``decoder(items, indices, make_groups, num_workers,
-        lookahead, on_error)`` yields each index's groups (or exception) in order,
-        e.g. :func:`skvgg.gpudecode.gpu_decoder` (views already on the GPU).
+        Replaces decoding in worker threads (e.g. :func:`skvgg.gpudecode.gpu_decoder`,
+        whose views are already on the GPU): called as ``decoder(items, indices,
+        on_cpu=..., make_groups=..., num_workers=..., lookahead=..., on_error=...,
+        max_pixels=...)``, it yields each index's groups (or exception) in order;
+        ``on_cpu(position, index)`` is the CPU path below, for what it leaves to PIL.
     pixels_out : callable, optional
         ``pixels_out(shape)`` returns the host tensor a batch of CPU views is written
         into (a reused pinned buffer, :meth:`skvgg.cuda.DeviceRunner.input_buffer`).
+
+    Notes
+    -----
+    Each worker holds an image only while cutting its views: the decoded image is
+    dropped, and its reservation of decoded memory given back
+    (:func:`skvgg.images.decoding`), before the views are queued. What waits in the
+    lookahead (``2 * batch_size`` images) is views, not decoded images.
     """
     workers = default_num_workers() if num_workers is None else num_workers
 
     def decode(position, index):
         try:
-            return make_groups(load_rgb(items[index], index), index)
+            with decoding(max_pixels):
+                return _cut(make_groups, load_rgb(items[index], index), index, items[index])
         except Exception as error:
             if on_error == "raise":
                 raise
@@ -132,7 +146,10 @@ def batched_groups(
     if decoder is None:
         decoded = parallel_map(decode, indices, workers, 2 * batch_size)
     else:
-        decoded = decoder(items, indices, make_groups, workers, 2 * batch_size, on_error)
+        decoded = decoder(
+            items, indices, on_cpu=decode, make_groups=make_groups, num_workers=workers, lookahead=2 * batch_size,
+            on_error=on_error, max_pixels=max_pixels,
+        )  # fmt: skip
     for index, groups in zip(indices, decoded):
         if isinstance(groups, BaseException):
             yield index, groups
@@ -154,6 +171,26 @@ def batched_groups(
                 yield flush(key)
     for key in list(buckets):
         yield flush(key)
+
+
+def _cut(make_groups: Callable, image, index: int, item) -> list[ViewGroup]:
+    """``make_groups(image, index)``, its failures named after the item."""
+    try:
+        return make_groups(image, index)
+    except ImageInputError as error:
+        if error.index is not None:
+            raise
+        description, path = describe_item(item)
+        raise ImageInputError(error.reason, index=index, path=path, description=description) from error
+    except MemoryError as error:
+        description, path = describe_item(item)
+        raise ImageInputError(
+            f"ran out of memory cutting the views of this {image.width}x{image.height} image; "
+            "lower max_pixels to refuse such images, or use fewer decoding threads (num_workers)",
+            index=index,
+            path=path,
+            description=description,
+        ) from error
 
 
 def _pool(activation: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -182,6 +219,7 @@ def describe(
     num_workers: int | None = None,
     on_error: str = "raise",
     dtype: torch.dtype = torch.float32,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
     decoder: Callable | None = None,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
@@ -193,8 +231,8 @@ def describe(
     ``"flatten"``), concatenated, passed through ``post`` (e.g. a soft-max), averaged
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
-    input order; callers place descriptors by index. ``decoder``: see
-    :func:`batched_groups`.
+    input order; callers place descriptors by index. ``max_pixels`` is the pixel budget
+    and ``decoder`` an alternative decoder (:func:`batched_groups`).
 
     Batches go through a :class:`~skvgg.cuda.DeviceRunner`: on CUDA the next batch is
     uploaded while the current one computes, and results are read back a few batches
@@ -247,7 +285,8 @@ def describe(
                     yield index, np.mean(ordered, axis=0)
 
     batches = batched_groups(
-        items, indices, counting_groups, batch_size, num_workers, on_error, decoder=decoder, pixels_out=runner.input_buffer
+        items, indices, counting_groups, batch_size, num_workers, on_error, max_pixels, decoder=decoder,
+        pixels_out=runner.input_buffer,
     )
     for event in batches:
         if not isinstance(event, Batch):

@@ -8,6 +8,12 @@ function returns the dataset directory as a :class:`pathlib.Path` (the
 or the image folder itself), which the loaders also accept as ``root``.
 
     from skvgg.testing import make_caltech101, make_caltech256, make_voc, make_image_folder
+
+The default trees work with the command line's defaults: ``skvgg transfer caltech101
+--root <make_caltech101(tmp)>`` (and caltech256, voc2007, voc2012 likewise) can draw
+the paper's splits. Pass ``counts=`` for smaller, quicker trees; then give ``transfer``
+matching ``--train``/``--test`` values (every class needs ``--train`` + 1 images,
+and ``--train`` at least 2).
 """
 
 from __future__ import annotations
@@ -33,22 +39,26 @@ __all__ = [
 ]
 
 #: Default Caltech-101 classes and image counts (folder name -> number of images).
+#: Every class has more than the paper's 30 training images, so the default tree runs
+#: the protocol as it is (``skvgg transfer caltech101 --root TREE``, ``CALTECH101_PROTOCOL``),
+#: with 1 to 4 test images per class; the counts differ so that classes are told apart.
 CALTECH101_COUNTS = {
-    "BACKGROUND_Google": 3,
-    "Faces": 2,
-    "Faces_easy": 2,
-    "accordion": 3,
-    "airplanes": 4,
+    "BACKGROUND_Google": 33,
+    "Faces": 31,
+    "Faces_easy": 31,
+    "accordion": 32,
+    "airplanes": 34,
 }
 
-#: Default Caltech-256 class folders and image counts. ``056.dog`` and ``198.spider``
-#: carry the real archive's quirks when ``quirks=True``.
+#: Default Caltech-256 class folders and image counts, each above the protocol's 60
+#: training images (``CALTECH256_PROTOCOL``). ``056.dog`` and ``198.spider`` carry the
+#: real archive's quirks when ``quirks=True``.
 CALTECH256_COUNTS = {
-    "001.ak47": 3,
-    "002.american-flag": 2,
-    "056.dog": 3,
-    "198.spider": 2,
-    "257.clutter": 3,
+    "001.ak47": 62,
+    "002.american-flag": 61,
+    "056.dog": 62,
+    "198.spider": 61,
+    "257.clutter": 63,
 }
 
 #: Default classes of :func:`make_image_folder`.

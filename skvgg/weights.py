@@ -15,9 +15,12 @@ range the network was trained with, which the estimators apply automatically.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import re
+import threading
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -30,12 +33,14 @@ from .architectures import ArchSpec
 __all__ = [
     "Preprocessing",
     "ResolvedWeights",
+    "WeightsCorruptedError",
     "WeightsError",
     "WeightsMismatchError",
     "WeightsUnavailableError",
     "resolve_weights",
     "load_state_dict",
     "check_state_dict",
+    "verify_weights_file",
 ]
 
 
@@ -45,6 +50,10 @@ class WeightsError(ValueError):
 
 class WeightsMismatchError(WeightsError):
     """A checkpoint whose keys or shapes differ from the network's."""
+
+
+class WeightsCorruptedError(WeightsError):
+    """A weights file whose SHA-256 does not start with the hash prefix in its name."""
 
 
 class WeightsUnavailableError(OSError):
@@ -277,22 +286,179 @@ def _looks_like_torch_save(path: str) -> bool:
         return f.read(1) == b"\x80"
 
 
+# torch.hub's naming convention for published files: ``name-<hash>.ext``, where <hash> is
+# the first 8 or more hex digits of the file's SHA-256 (torchvision: vgg16-397923af.pth).
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[^.\-]+$")
+_HASH_CHUNK = 1 << 20
+_verified_lock = threading.Lock()
+_verified: dict[str, tuple] = {}  # real path -> (size, mtime_ns, prefix) checked by this process
+
+
+def _torch_cache_file(url: str) -> str:
+    """Where torch.hub keeps (or would download) the file of ``url``."""
+    from urllib.parse import urlparse
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(url).path))
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _memo_file(real: str) -> str:
+    # A skvgg-owned folder beside torch.hub's checkpoints: no file is added next to the
+    # user's own checkpoints, and TORCH_HOME moves the memos with the files they vouch for.
+    name = hashlib.blake2b(real.encode(), digest_size=16).hexdigest() + ".json"
+    return os.path.join(torch.hub.get_dir(), "skvgg-verified", name)
+
+
+def _is_verified(real: str, stamp: tuple) -> bool:
+    with _verified_lock:
+        if _verified.get(real) == stamp:
+            return True
+    try:
+        with open(_memo_file(real), encoding="utf-8") as f:
+            memo = json.load(f)
+        recorded = (memo["path"], memo["size"], memo["mtime_ns"], memo["sha256_prefix"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if recorded != (real, *stamp):
+        return False
+    with _verified_lock:
+        _verified[real] = stamp
+    return True
+
+
+def _remember_verified(real: str, stamp: tuple, sha256: str | None = None) -> None:
+    """Record a verified file in this process and, when the memo folder is writable, on disk."""
+    with _verified_lock:
+        _verified[real] = stamp
+    memo = {"path": real, "size": stamp[0], "mtime_ns": stamp[1], "sha256_prefix": stamp[2], "sha256": sha256}
+    target = _memo_file(real)
+    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(memo, f)
+        os.replace(tmp, target)
+    except OSError:  # read-only TORCH_HOME: the in-process memo still spares re-hashing here
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _stamp(path: str, prefix: str) -> tuple[str, tuple]:
+    real = os.path.realpath(path)
+    info = os.stat(real)
+    return real, (info.st_size, info.st_mtime_ns, prefix)
+
+
+def _published_url(name: str) -> str | None:
+    import torchvision.models as tvm
+
+    for enum_name in dir(tvm):
+        if enum_name.startswith("VGG") and enum_name.endswith("_Weights"):
+            for member in getattr(tvm, enum_name):
+                if os.path.basename(member.url) == name:
+                    return member.url
+    return None
+
+
+def verify_weights_file(path, url: str | None = None) -> None:
+    """Check a weights file against the SHA-256 prefix in its name, once per file version.
+
+    Files named by torch.hub's convention ``name-<hex>.ext`` (8 or more hex digits, as in
+    torchvision's ``vgg16-397923af.pth``) must have a SHA-256 starting with ``<hex>``;
+    other names are not checked. A verified file's size and modification time are
+    remembered (under ``torch.hub.get_dir()/skvgg-verified``, or in this process when
+    that is not writable), so later loads skip the hash until the file changes.
+
+    Raises
+    ------
+    WeightsCorruptedError
+        The digest differs: the message names the file, both prefixes and what to do.
+    """
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    match = _HASH_IN_NAME.search(name)
+    if match is None:
+        return
+    expected = match.group(1)
+    real, stamp = _stamp(path, expected)
+    if _is_verified(real, stamp):
+        return
+    actual = _sha256(real)
+    if actual.startswith(expected):
+        _remember_verified(real, stamp, actual)
+        return
+    url = url or _published_url(name)
+    lines = [
+        f"Weights file {path} does not match the SHA-256 prefix in its name: expected {expected}, got "
+        f"{actual[: len(expected)]} (size {stamp[0]} bytes). It is not loaded.",
+    ]
+    if url is not None:
+        in_torch_cache = os.path.dirname(os.path.abspath(path)) == os.path.dirname(_torch_cache_file(url))
+        lines.append(
+            "It was damaged after download (disk or copy error, interrupted transfer). "
+            + (
+                f"Delete it ({path}) and load again: torchvision downloads it afresh from {url}"
+                if in_torch_cache
+                else f"Delete it and obtain it again from {url}"
+            )
+        )
+        lines.append(
+            f"Without network access, download {url} on another machine, check that its SHA-256 starts with "
+            f"{expected} (sha256sum {name}), and place it at {path}."
+        )
+    else:
+        lines.append(
+            "If it is a published file, it was damaged after download: delete it and obtain it again. If it is "
+            f"your own checkpoint and {expected!r} is not the start of its SHA-256, rename it: names ending in "
+            "'-<8 or more hex digits>.<ext>' are checked as torch.hub checks its downloads."
+        )
+    raise WeightsCorruptedError("\n".join(lines))
+
+
 def load_state_dict(resolved: ResolvedWeights, spec: ArchSpec, progress: bool = True) -> Mapping | None:
     """Fetch the tensors of a resolved choice (``None`` for random weights).
 
     torchvision weights go through its download cache (``torch.hub``) with the hash
-    check and a progress bar. Files are read with ``torch.load(weights_only=True)``,
-    so a checkpoint that carries pickled code is refused instead of executed.
+    check and a progress bar. torch.hub checks the hash only while downloading, so a
+    file already in its cache is checked here, once per file version
+    (:func:`verify_weights_file`); so is a ``weights=`` path whose name carries a hash.
+    Files are read with ``torch.load(weights_only=True)``, so a checkpoint that carries
+    pickled code is refused instead of executed.
+
+    Raises
+    ------
+    WeightsCorruptedError
+        A file whose SHA-256 does not start with the hash prefix in its name.
     """
     if resolved.source == "random":
         return None
     if resolved.source == "state_dict":
         return resolved.state_dict
     if resolved.source == "torchvision":
+        url = resolved.enum.url
+        cached = _torch_cache_file(url)
+        present = os.path.isfile(cached)
+        if present:
+            verify_weights_file(cached, url=url)
         try:
-            return resolved.enum.get_state_dict(progress=progress, check_hash=True)
+            state = resolved.enum.get_state_dict(progress=progress, check_hash=True)
         except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError; bad hash a RuntimeError
             raise _download_failure(resolved, spec, error) from error
+        match = _HASH_IN_NAME.search(os.path.basename(cached))
+        if not present and match and os.path.isfile(cached):
+            # Just downloaded: torch.hub hashed it on the way in (check_hash=True).
+            _remember_verified(*_stamp(cached, match.group(1)))
+        return state
+    verify_weights_file(resolved.path)
     if not _looks_like_torch_save(resolved.path):
         raise WeightsError(
             f"Could not read checkpoint {resolved.path}: it is not a file written by torch.save "

@@ -9,10 +9,18 @@ import torch
 import torchvision
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier
-from sklearn.model_selection import GridSearchCV
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_predict
 
 from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
-from skvgg.classifier import TrainingInterrupted
+from skvgg.classifier import (
+    MIN_STEPS_PER_EPOCH,
+    PlateauSchedule,
+    TrainingInterrupted,
+    min_class_size_for_holdout,
+    passes_per_epoch,
+    split_holdout,
+)
 
 SMALL = Preprocessing(resize_size=40, crop_size=32)
 COLOURS = np.array(["red", "green", "blue"])
@@ -273,7 +281,6 @@ def test_unseen_labels_at_score_time(make, data):
         (dict(scale_jitter=20), "smaller than the 32 px training crop"),
         (dict(eval_scales=100), "eval_scales"),
         (dict(multi_crop=True), "multi_crop needs eval_scales"),
-        (dict(validation_fraction=0.02), "Cannot hold out a stratified"),
     ],
 )
 def test_bad_parameters(make, data, params, message):
@@ -309,3 +316,152 @@ def test_loaded_model_ignores_later_parameter_changes_and_warm_starts(make, data
     np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)  # rebuilt as fitted
     loaded.set_params(warm_start=True, max_epochs=1, train_layers="head").fit(X, y)
     assert [h["epoch"] for h in loaded.history_] == [1, 2, 3]
+
+
+# --- small data -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def default(vgg11_file):
+    """VGGClassifier with its default training parameters; only the network, its input
+    size, the device and the seed are chosen, for speed and repeatability."""
+
+    def default(weights=vgg11_file, **params):
+        fixed = {"arch": "vgg11", "weights": weights, "preprocessing": SMALL, "device": "cpu", "random_state": 0}
+        return VGGClassifier(**{**fixed, **params})
+
+    return default
+
+
+@pytest.fixture(scope="module")
+def vgg11_preserving_file(tmp_path_factory):
+    """A random VGG11 in torchvision's format, initialised to keep the activations' variance
+    (He, fan-in): fc7 norms of ~140 instead of ~4 with torchvision's own initialisation.
+    With the larger scale lr=1e-3 overshoots and the schedule has to cut the rate."""
+    torch.manual_seed(0)
+    model = torchvision.models.vgg11()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            torch.nn.init.zeros_(module.bias)
+    path = tmp_path_factory.mktemp("weights") / "vgg11-preserving.pth"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("init", ["torchvision", "variance-preserving"])
+def test_head_with_defaults_learns_what_logistic_regression_learns(default, vgg11_file, vgg11_preserving_file, init):
+    # 10 images per class: the defaults hold out 3 images. The former schedule watched
+    # their accuracy, made one SGD step per epoch, cut the rate three times within eight
+    # epochs and stopped at 33 % and 63 % training accuracy.
+    weights = vgg11_file if init == "torchvision" else vgg11_preserving_file
+    (X, y), (X_test, y_test) = colour_data(30, seed=0), colour_data(30, seed=1)
+    featurizer = VGGFeaturizer(arch="vgg11", weights=weights, preprocessing=SMALL, device="cpu").fit()
+    fc7 = featurizer.transform(X)
+    logistic = LogisticRegression(max_iter=2000).fit(fc7, y)
+    assert logistic.score(fc7, y) == 1.0
+    assert logistic.score(featurizer.transform(X_test), y_test) == 1.0  # separable with a margin, not by chance
+    clf = default(weights).fit(X, y)
+    assert clf.score(X, y) >= 0.95
+    assert clf.score(X_test, y_test) >= 0.9
+    assert clf.history_[0]["monitor"] == "valid_loss"
+
+
+def test_two_images_per_class_fit_and_predict(default):
+    X, y = colour_data(6)
+    clf = default().fit(X, y)
+    assert all(h["monitor"] == "train_eval_loss" and h["valid_loss"] is None for h in clf.history_)
+    assert clf.best_score_ is None and clf.best_loss_ == min(h["train_eval_loss"] for h in clf.history_)
+    assert clf.score(X, y) == 1.0
+    X_test, y_test = colour_data(12, seed=1)
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (12, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert set(clf.predict(X_test)) <= set(COLOURS)
+
+
+def test_cross_val_predict_on_four_images_per_class(default):
+    X, y = colour_data(12)
+    predicted = cross_val_predict(default(), X, y, cv=2)  # 2 images per class train each fold
+    assert predicted.shape == (12,) and set(predicted) <= set(COLOURS)
+    assert np.mean(predicted == y) >= 0.75  # chance is 1/3
+
+
+def test_grid_search_on_a_few_dozen_images(default):
+    X, y = colour_data(24)
+    grid = GridSearchCV(default(), {"lr": [1e-9, 1e-3]}, cv=2).fit(X, y)  # 4 images per class train
+    assert grid.best_params_ == {"lr": 1e-3}
+    assert grid.cv_results_["mean_test_score"][1] >= 0.9
+
+
+def test_soft_voting_on_four_images_per_class(default):
+    X, y = colour_data(12)
+    vote = VotingClassifier([("a", default()), ("b", default(random_state=1))], voting="soft").fit(X, y)
+    X_test, y_test = colour_data(12, seed=1)
+    fitted = vote.estimators_
+    expected = (fitted[0].predict_proba(X_test) + fitted[1].predict_proba(X_test)) / 2
+    np.testing.assert_allclose(vote.predict_proba(X_test), expected, rtol=1e-6)
+    assert vote.score(X_test, y_test) >= 0.9
+
+
+def test_hold_out_only_when_every_class_can_spare_an_image(make, data):
+    (X, y), _ = data  # 15 images per class
+    # 2 %: a class would need 50 images to give one; everything trains instead (this
+    # was an error before small data worked).
+    everything = make(validation_fraction=0.02, max_epochs=1).fit(X, y)
+    assert everything.history_[0]["monitor"] == "train_eval_loss" and everything.history_[0]["valid_score"] is None
+    held_out = make(validation_fraction=0.1, max_epochs=1).fit(X, y)
+    assert held_out.history_[0]["monitor"] == "valid_loss" and held_out.history_[0]["train_eval_loss"] is None
+    assert held_out.best_score_ == held_out.history_[0]["valid_score"]
+
+
+@pytest.mark.parametrize("fraction, size", [(0.1, 10), (0.25, 4), (0.5, 2), (0.3, 4), (0.8, 5), (0.02, 50)])
+def test_min_class_size_for_holdout(fraction, size):
+    assert min_class_size_for_holdout(fraction) == size
+
+
+def test_split_holdout_gives_every_class_images_on_both_sides():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        fraction = float(rng.choice([0.05, 0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9]))
+        n_classes = int(rng.integers(2, 8))
+        counts = rng.integers(1, 40, size=n_classes)
+        encoded = rng.permutation(np.repeat(np.arange(n_classes), counts))
+        train, valid = split_holdout(encoded, n_classes, fraction, seed=trial)
+        assert np.array_equal(np.sort(np.concatenate([train, valid])), np.arange(len(encoded)))
+        if counts.min() < min_class_size_for_holdout(fraction):
+            assert len(valid) == 0, (fraction, counts)
+        else:
+            assert len(valid) == int(np.ceil(fraction * len(encoded)))
+            assert (np.bincount(encoded[valid], minlength=n_classes) >= 1).all(), (fraction, counts)
+            assert (np.bincount(encoded[train], minlength=n_classes) >= 1).all(), (fraction, counts)
+    assert len(split_holdout(np.array([0, 1] * 50), 2, None, seed=0)[1]) == 0
+
+
+def test_small_training_sets_are_passed_over_several_times_per_epoch(make, data):
+    assert passes_per_epoch(30, 32) == MIN_STEPS_PER_EPOCH == 10
+    assert passes_per_epoch(40, 8) == 2 and passes_per_epoch(320, 32) == 1 and passes_per_epoch(1000, 32) == 1
+    (X, y), _ = data
+    steps = []
+    original = VGGClassifier._step
+
+    def counting(self, *args, **kwargs):
+        steps.append(len(args[2]))
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(VGGClassifier, "_step", counting)
+        make(validation_fraction=None, batch_size=32, max_epochs=1).fit(X[:12], y[:12])
+    assert steps == [12] * MIN_STEPS_PER_EPOCH  # every image once per step, 10 steps
+
+
+def test_plateau_schedule_judges_each_rate_from_where_it_starts():
+    schedule = PlateauSchedule(patience=2, max_cuts=2)
+    actions = [schedule.update(loss) for loss in [1.0, 0.5, 0.9, 0.9]]
+    # 0.5 was a lucky low: two epochs above it cut the rate.
+    assert actions == [(True, "keep"), (True, "keep"), (False, "keep"), (False, "cut")]
+    # The new rate starts from 0.9: 0.8 improves on that, though not on the best 0.5.
+    assert schedule.update(0.8) == (False, "keep") and schedule.stalled == 0
+    # Less than the 1e-3 relative tolerance is a stall.
+    assert [schedule.update(loss) for loss in [0.7995, 0.7993]] == [(False, "keep"), (False, "cut")]
+    assert [schedule.update(loss) for loss in [0.4, 0.4, 0.4]] == [(True, "keep"), (False, "keep"), (False, "stop")]
+    assert schedule.best == 0.4 and schedule.cuts == 2

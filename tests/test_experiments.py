@@ -46,3 +46,19 @@ def test_run_transfer_reports_beside_the_paper(tmp_path, vgg11_file):
     assert np.isfinite(results["mean"]) and results["Cs"][0] in (0.01, 0.1, 1.0, 10.0)
     test = load_voc(tmp_path, "2007", "test")
     assert results["featurize_seconds"] > 0 and len(test.paths) > 0
+
+
+def test_run_transfer_checks_the_splits_before_describing(tmp_path, monkeypatch, vgg11_file):
+    from skvgg import VGGFeaturizer
+
+    def no_describing(self, X):
+        raise AssertionError("images were described before the splits were checked")
+
+    monkeypatch.setattr(VGGFeaturizer, "transform", no_describing)
+    make_caltech101(tmp_path, counts={"accordion": 6, "airplanes": 3})
+    lines = []
+    with pytest.raises(ValueError, match=r"Caltech-101 .* cannot be split .*'airplanes' has 3; lower n_train=3"):
+        run_transfer("caltech101", tmp_path, arch="vgg11", weights=vgg11_file, n_train=3, report=lines.append)
+    with pytest.raises(ValueError, match="n_splits must be an integer >= 1, got 0"):  # was silently ignored
+        run_transfer("caltech101", tmp_path, arch="vgg11", weights=vgg11_file, n_splits=0, report=lines.append)
+    assert lines == []

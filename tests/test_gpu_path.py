@@ -192,12 +192,8 @@ def test_jpeg_headers_decide_what_the_gpu_decodes():
     photo.save(png, format="PNG")
     assert gpudecode.read_jpeg_header(png.getvalue()) is None
     assert gpudecode.read_jpeg_header(b"") is None and gpudecode.read_jpeg_header(b"\xff\xd8\xff") is None
-    bomb = Image.MAX_IMAGE_PIXELS
-    try:
-        Image.MAX_IMAGE_PIXELS = 96 * 64 - 1
-        assert not gpudecode.gpu_decodable(baseline)  # PIL warns or refuses: its path decides
-    finally:
-        Image.MAX_IMAGE_PIXELS = bomb
+    assert gpudecode.gpu_decodable(baseline, max_pixels=96 * 64) and gpudecode.gpu_decodable(baseline, max_pixels=None)
+    assert not gpudecode.gpu_decodable(baseline, max_pixels=96 * 64 - 1)  # the CPU path refuses it, saying why
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
@@ -343,6 +339,33 @@ def test_gpu_decode_path_reports_bad_files_like_the_cpu_path(tmp_path, vgg11_fil
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     with pytest.raises(Exception, match="missing.jpg"):
         VGGFeaturizer(decode="gpu", **{**options, "on_error": "raise"}).fit().transform(items)
+
+
+def test_gpu_decode_path_keeps_the_pixel_budget_and_special_files_out(tmp_path, vgg11_file, emulated):
+    small = tmp_path / "small.jpg"
+    Image.fromarray(np.ascontiguousarray(load_sample_images().images[0][:120, :160])).save(small, quality=90)
+    large = tmp_path / "large.jpg"
+    Image.fromarray(load_sample_images().images[1]).save(large, quality=90)  # 640x427
+    items = [str(small), str(large)]
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.jpg")  # opening it for reading would block
+        items.append(str(tmp_path / "pipe.jpg"))
+    # 160x120 fits 30,000 pixels, 640x427 does not, nor the 298x224 dense view of the small one.
+    for scales in (None, (224,)):
+        options = dict(
+            arch="vgg11", weights=str(vgg11_file), preprocessing=SMALL if scales is None else None, scales=scales,
+            device="cpu", on_error="nan", max_pixels=30_000,
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = VGGFeaturizer(**options).fit()
+            expected = reference.transform(items)
+            featurizer = VGGFeaturizer(decode="gpu", **options).fit()
+            got = featurizer.transform(items)
+        assert [f["reason"] for f in featurizer.failures_] == [f["reason"] for f in reference.failures_]
+        assert [f["index"] for f in featurizer.failures_] == list(range(1 if scales is None else 0, len(items)))
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+        assert featurizer.decode_counts_["gpu"] == (1 if scales is None else 0)
 
 
 def test_images_the_decoder_refuses_take_the_pil_path(tmp_path, vgg11_file, emulated, monkeypatch):

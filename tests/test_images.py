@@ -583,9 +583,11 @@ def test_pil_rgb_item_returned_loaded():
 
 def test_check_images_sequences(tmp_path):
     paths = [str(tmp_path / f"{i}.png") for i in range(3)]  # need not exist: no I/O
-    for X in [paths, tuple(paths), np.array(paths, dtype=object), np.array(paths), (p for p in paths)]:
+    for X in [paths, tuple(paths), np.array(paths, dtype=object), np.array(paths)]:
         items = check_images(X)
         assert type(items) is list and [str(p) for p in items] == paths
+    with pytest.raises(TypeError, match=r"one-shot iterator \(generator\).*list\(X\)"):  # issue 8: fit then transform
+        check_images(p for p in paths)
     assert check_images(pd.Series(paths, index=[10, 11, 12])) == paths
     assert check_images(pd.DataFrame({"path": paths})) == paths
     assert check_images(np.array(paths, dtype=object)[:, None]) == paths  # ColumnTransformer on numpy

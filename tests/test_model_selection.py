@@ -12,6 +12,7 @@ from skvgg.model_selection import (
     CALTECH256_PROTOCOL,
     PerClassHoldOut,
     PerClassSplit,
+    check_class_sizes,
     validation_split,
 )
 
@@ -159,3 +160,20 @@ def test_nested_caltech_protocol():
         inner, Xs, y, cv=PerClassSplit(n_train=6, n_test=5, n_splits=3, random_state=0), scoring=mean_class_recall_scorer
     )
     assert scores.shape == (3,) and np.all(scores > 0.5)
+
+
+def test_check_class_sizes_names_small_classes_before_any_split():
+    y = ["a"] * 5 + ["b"] * 3 + ["c"] * 4
+    assert check_class_sizes(y, n_train=2) == {"a": 5, "b": 3, "c": 4}
+    with pytest.raises(ValueError, match=r"need at least 5 images per class .*'b' has 3, 'c' has 4$"):
+        check_class_sizes(y, n_train=4)
+    with pytest.raises(ValueError, match="at least 2 classes .* found 1: 'a' \\(5 images\\)"):
+        check_class_sizes(["a"] * 5, n_train=2)
+    with pytest.raises(ValueError, match="leaves none to hold out for validation"):
+        check_class_sizes(y, n_train=1, validation_fraction=0.2)
+    assert check_class_sizes(y, n_train=1) == {"a": 5, "b": 3, "c": 4}  # no validation: 1 is enough
+    with pytest.raises(ValueError, match="n_train must be an integer >= 1"):
+        check_class_sizes(y, n_train=0)
+    # The same requirement as the splitter's, which still says it in its own words.
+    with pytest.raises(ValueError, match=r"PerClassSplit\(n_train=4\) needs at least 5 images per class"):
+        next(PerClassSplit(n_train=4).split(np.zeros((12, 1)), y))

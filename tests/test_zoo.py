@@ -284,8 +284,16 @@ def test_non_state_dict_file(tmp_path):
         build_vgg("vgg11", weights=junk)
 
 
-def test_imagenet_comes_from_torchvision_cache(vgg11_file, torch_home, offline, tv_vgg11):
-    os.symlink(vgg11_file, torch_home / "vgg11-8a719046.pth")
+def test_imagenet_comes_from_torchvision_cache(vgg11_file, torch_home, offline, tv_vgg11, monkeypatch):
+    # The cached file's name must carry its own SHA-256 prefix (checked since issue 8): random
+    # weights stand in for the published file under a URL named after their hash.
+    import hashlib
+
+    from torchvision.models import VGG11_Weights
+
+    name = f"vgg11-{hashlib.sha256(vgg11_file.read_bytes()).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(VGG11_Weights.IMAGENET1K_V1.value, "url", f"https://download.pytorch.org/models/{name}")
+    os.symlink(vgg11_file, torch_home / name)
     model = build_vgg("vgg11", weights="imagenet")
     assert model.weights_info.identity == "VGG11_Weights.IMAGENET1K_V1"
     x = torch.randn(1, 3, 224, 224)
