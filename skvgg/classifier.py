@@ -21,10 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from .architectures import resolve_arch
+from .cuda import DeviceRunner
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
-from .runtime import autocast, halve_after_oom, resolve_device, resolve_precision, run_with_backoff
+from .runtime import autocast, halve_after_oom, loss_scaler, resolve_device, resolve_precision, run_with_backoff
 from .views import grid_views, random_view
 from .weights import Preprocessing, resolve_weights
 from .zoo import build_vgg
@@ -209,8 +210,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     device : str, default="auto"
         ``"auto"``: CUDA, else Apple MPS, else CPU.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. Training in
-        float16 applies no loss scaling: prefer bfloat16.
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
+        elsewhere. Training in float16 on CUDA uses dynamic loss scaling (a gradient
+        scaler); elsewhere it has none: prefer bfloat16 there.
     num_workers : int, optional
         Decoding and augmentation threads (overlapping the network).
     max_pixels : int or None, default=89_478_485
@@ -526,7 +529,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if self._boundary_ is not None and not self._augmenting:
             # The frozen part sees the same view every epoch: run it once.
             cached = self._boundary_activations(network, items, dtype)
-        state = {"batch_size": self.batch_size}
+        # "scaler": float16 autocast (pre-Ampere GPUs) needs loss scaling; a no-op otherwise.
+        state = {"batch_size": self.batch_size, "scaler": loss_scaler(device, dtype)}
         labels = torch.as_tensor(encoded, dtype=torch.long)
         best_state = None
         monitor = "valid_loss" if len(valid_idx) else "train_eval_loss"
@@ -671,9 +675,14 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
             return [ViewGroup([view])]
 
-        for event in batched_groups(items, order, make_groups, self.batch_size, self.num_workers, max_pixels=self.max_pixels):
+        uploader = DeviceRunner(device)  # reused pinned buffers, copies on a side stream
+        batches = batched_groups(
+            items, order, make_groups, self.batch_size, self.num_workers, max_pixels=self.max_pixels,
+            pixels_out=uploader.input_buffer,
+        )  # fmt: skip
+        for event in batches:
             assert isinstance(event, Batch)  # on_error="raise": failures were raised
-            yield [index for index, _, _ in event.units], pre.normalize(event.pixels.to(device)), False
+            yield [index for index, _, _ in event.units], pre.normalize(uploader.upload(event.pixels)), False
 
     def _step(self, network, optimizer, x, y, weight, state, device, dtype, epoch, boundary):
         """One SGD step on a batch, accumulated over halves if the device runs out of memory."""
@@ -701,10 +710,13 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                         f"The training loss became {loss.item()} in epoch {epoch}: training diverged. "
                         f"Try a lower learning rate, e.g. lr={self._lr_now / 10:g}."
                     )
-                (loss / total_weight).backward()
+                state["scaler"].scale(loss / total_weight).backward()
             except FloatingPointError:
                 raise
             except Exception as error:
+                # The failed attempt's graph (activations saved for backward) must be freed
+                # before the retry, or the halved batch runs out of memory too.
+                logits = loss = frozen = None
                 size = halve_after_oom(error, size, state, f"training batch of {len(yc)}", stacklevel=5)
                 # A failed backward may have left partial gradients: restart the batch.
                 optimizer.zero_grad(set_to_none=True)
@@ -712,7 +724,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 continue
             loss_sum += float(loss.detach())
             start += len(yc)
-        optimizer.step()
+        state["scaler"].step(optimizer)
+        state["scaler"].update()
         return loss_sum / total_weight
 
     def _eval_metrics(self, network, items, labels, indices, cached, weight) -> tuple[float, float]:
