@@ -16,13 +16,13 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+from skvgg._parallel import parallel_map
 from skvgg.images import (
     ImageInputError,
     check_images,
     describe_item,
     image_key,
     load_rgb,
-    parallel_map,
 )
 
 # -- helpers ---------------------------------------------------------------------
