@@ -671,7 +671,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 resize=pre.resize_size,
                 crop=pre.crop_size,
                 flip=self.random_flip,
-                colour_std=self.color_shift,
+                color_std=self.color_shift,
             )
             return [ViewGroup([view])]
 

@@ -307,7 +307,7 @@ def gpu_decoder(device, chunk_size: int | None = None, counts: dict | None = Non
     tally.setdefault("cpu", 0)
 
     def decoder(items, indices, *, on_cpu, make_groups, num_workers, lookahead, on_error, max_pixels) -> Iterator:
-        from .images import parallel_map
+        from ._parallel import parallel_map
 
         def prepare(position, index):  # in worker threads
             encoded = _read_encoded(items[index], max_pixels)

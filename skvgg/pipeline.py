@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._parallel import parallel_map
 from .cuda import DeviceRunner
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb, parallel_map
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb
 from .runtime import autocast, run_with_backoff
 from .views import center_view, dense_view
 
