@@ -390,7 +390,7 @@ def test_transfer_checks_the_splits_before_describing(capsys, tmp_path, monkeypa
 
 
 def test_generated_trees_fit_the_default_protocols(tmp_path):
-    from skvgg import load_caltech101, load_caltech256
+    from skvgg.datasets import load_caltech101, load_caltech256
     from skvgg.model_selection import CALTECH101_PROTOCOL, CALTECH256_PROTOCOL, check_class_sizes
 
     for load, make, protocol in (

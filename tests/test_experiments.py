@@ -6,7 +6,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 
-from skvgg import load_caltech101, load_voc
+from skvgg.datasets import load_caltech101, load_voc
 from skvgg.experiments import TABLE_11, paper_featurizer, paper_pipeline, paper_search, run_transfer
 from skvgg.testing import make_caltech101, make_voc
 
@@ -62,3 +62,17 @@ def test_run_transfer_checks_the_splits_before_describing(tmp_path, monkeypatch,
     with pytest.raises(ValueError, match="n_splits must be an integer >= 1, got 0"):  # was silently ignored
         run_transfer("caltech101", tmp_path, arch="vgg11", weights=vgg11_file, n_splits=0, report=lines.append)
     assert lines == []
+
+
+def test_experiment_functions_refuse_bad_arguments_before_any_work(tmp_path):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"'C' parameter of paper_pipeline must be a float in the range \(0.0, inf\)"):
+        paper_pipeline("caltech101", C=0)
+    with pytest.raises(InvalidParameterError, match="'estimator' parameter of paper_search must be an object implementing 'fit'"):
+        paper_search("caltech101", estimator="svm")
+    # before the dataset is even looked for (there is none under tmp_path)
+    with pytest.raises(InvalidParameterError, match=r"'random_state' parameter of run_transfer must be an int in the range"):
+        run_transfer("caltech101", tmp_path, random_state=-1)
+    with pytest.raises(InvalidParameterError, match="'report' parameter of run_transfer must be a callable"):
+        run_transfer("caltech101", tmp_path, report="stdout")

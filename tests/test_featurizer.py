@@ -15,9 +15,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 
-from skvgg import ImageFailureWarning, ImageInputError, Preprocessing, VGGFeaturizer
-from skvgg.cache import clear_memory_cache
-from skvgg.runtime import clear_network_cache
+from skvgg import (
+    ImageFailureWarning,
+    ImageInputError,
+    Preprocessing,
+    VGGFeaturizer,
+    clear_memory_cache,
+    clear_network_cache,
+)
 
 # Small inputs where the behaviour under test does not depend on the 224 crop: the
 # standard form accepts 32x32 (pool5 1x1, replicated to 7x7 by torchvision's pooling).
