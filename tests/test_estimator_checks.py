@@ -367,7 +367,8 @@ def test_prediction_leaves_the_fitted_model_unchanged(fitted_classifier, featuri
     clf, _ = fitted_classifier
     X, _ = images(3, seed=3)
     featurizer = VGGFeaturizer(**featurizer_params).fit(X)
-    for estimator, methods in ((clf, ("predict", "predict_proba", "decision_function", "transform")), (featurizer, ("transform",))):
+    classifier_methods = ("predict", "predict_proba", "decision_function", "transform")
+    for estimator, methods in ((clf, classifier_methods), (featurizer, ("transform",))):
         before = {name: snapshot(value) for name, value in vars(estimator).items()}
         for method in methods:
             getattr(estimator, method)(X)
