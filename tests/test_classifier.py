@@ -219,19 +219,33 @@ def test_transform_gives_fc7_of_the_fitted_network(make, data, vgg11_file):
 
 def test_dense_and_multi_crop_evaluation(make, data):
     (X, y), _ = data
-    clf = make(max_epochs=1).fit(X, y)
+    # eval_scales is fixed at fit (eval_scales_); multi_crop and eval_flip are read when
+    # predicting. The same seed and data train the same network whatever the eval_*.
+    tiny = Preprocessing(resize_size=32, crop_size=32)  # the centre view of a 32x32 image is the image
+    models = {q: make(max_epochs=1, preprocessing=tiny, eval_scales=q).fit(X, y) for q in (None, 224, 256)}
+    two_scales = make(max_epochs=1, preprocessing=tiny, eval_scales=(224, 256), eval_flip=True).fit(X, y)
+    for model in (*models.values(), two_scales):
+        assert [h["train_loss"] for h in model.history_] == [h["train_loss"] for h in models[None].history_]
     rng = np.random.default_rng(3)
-    square = [rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)]
-    # On a 224x224 image at Q=224 the dense map is 1x1 and every grid crop is the whole
-    # image: dense, multi-crop and their combination must agree.
-    dense = clf.set_params(eval_scales=224, multi_crop=False).predict_proba(square)
-    crops = clf.set_params(multi_crop=True).predict_proba(square)
-    both = clf.set_params(multi_crop="combine").predict_proba(square)
-    np.testing.assert_allclose(crops, dense, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(both, dense, rtol=1e-4, atol=1e-6)
-    wide = [rng.integers(0, 256, size=(230, 300, 3), dtype=np.uint8)]
-    proba = clf.set_params(eval_scales=(224, 256), eval_flip=True, multi_crop=False).predict_proba(wide)
-    assert proba.shape == (1, 3) and np.isclose(proba.sum(), 1, atol=1e-5)
+    # Multi-crop at Q=224 on a 224x224 image: the mean posterior of the 5x5 grid of 32x32 crops.
+    square = rng.integers(0, 256, size=(224, 224, 3), dtype=np.uint8)
+    offsets = [0, 48, 96, 144, 192]
+    grid = [square[top : top + 32, left : left + 32] for top in offsets for left in offsets]
+    crops = models[224].set_params(multi_crop=True).predict_proba([square])
+    np.testing.assert_allclose(crops[0], models[None].predict_proba(grid).mean(0), rtol=1e-4, atol=1e-6)
+    # Dense and multi-crop differ, and "combine" weighs the two methods equally.
+    wide = rng.integers(0, 256, size=(230, 300, 3), dtype=np.uint8)
+    dense = models[224].set_params(multi_crop=False).predict_proba([wide])
+    crops = models[224].set_params(multi_crop=True).predict_proba([wide])
+    assert not np.allclose(dense, crops, rtol=1e-3)
+    combined = models[224].set_params(multi_crop="combine").predict_proba([wide])
+    np.testing.assert_allclose(combined, (dense + crops) / 2, rtol=1e-4, atol=1e-6)
+    # Two scales with flips: the dense posteriors of the image and its mirror at each scale,
+    # averaged (the paper's Table 5).
+    image_and_mirror = [wide, wide[:, ::-1]]
+    single = [models[q].set_params(multi_crop=False).predict_proba(image_and_mirror) for q in (224, 256)]
+    assert not np.allclose(single[0], single[1], rtol=1e-3)  # the scales do differ
+    np.testing.assert_allclose(two_scales.predict_proba([wide])[0], np.concatenate(single).mean(0), rtol=1e-4, atol=1e-6)
 
 
 def test_labels_of_any_type(make, data):
