@@ -49,6 +49,7 @@ def make(vgg11_file):
     return make
 
 
+@pytest.mark.slow
 def test_head_learns_well_above_chance(make, data):
     (X, y), (X_test, y_test) = data
     clf = make().fit(X, y)
@@ -60,6 +61,7 @@ def test_head_learns_well_above_chance(make, data):
     assert clf.n_epochs_ == len(clf.history_) >= 1
 
 
+@pytest.mark.slow
 def test_frozen_layers_keep_their_exact_values(make, data, tv_vgg11):
     (X, y), _ = data
     clf = make(train_layers="conv5_1", max_epochs=1, validation_fraction=None, lr=0.01).fit(X, y)
@@ -73,6 +75,7 @@ def test_frozen_layers_keep_their_exact_values(make, data, tv_vgg11):
             assert not torch.equal(value.cpu(), reference[key]), key  # it did train
 
 
+@pytest.mark.slow
 def test_frozen_batch_norm_statistics_do_not_move(data):
     (X, y), _ = data
     torch.manual_seed(7)
@@ -100,6 +103,7 @@ def test_schedule_cuts_the_rate_then_stops(make, data):
     assert clf.n_epochs_ == 4  # stopped: the rate was cut twice and the score stalled again
 
 
+@pytest.mark.slow
 def test_keyboard_interrupt_keeps_a_usable_model_and_resumes(make, data, monkeypatch):
     (X, y), (X_test, y_test) = data
     original = VGGClassifier._train_epoch
@@ -122,6 +126,7 @@ def test_keyboard_interrupt_keeps_a_usable_model_and_resumes(make, data, monkeyp
     assert [h["epoch"] for h in clf.history_] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_out_of_memory_halves_the_batch(make, data, monkeypatch):
     (X, y), (X_test, _) = data
     expected = make(max_epochs=2).fit(X, y).predict_proba(X_test)
@@ -146,6 +151,7 @@ def test_non_finite_loss_names_the_epoch(make, data):
         make(lr=1e30).fit(X, y)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(make, data):
     (X, y), (X_test, _) = data
     # Augmentation in worker threads: each image's random view has its own seeded stream.
@@ -158,6 +164,7 @@ def test_same_seed_same_model(make, data):
     assert [h["train_loss"] for h in a.history_] != [h["train_loss"] for h in c.history_]
 
 
+@pytest.mark.slow
 def test_persistence_round_trip_without_pretrained_weights(make, data, tmp_path):
     (X, y), (X_test, _) = data
     clf = make().fit(X, y)
@@ -170,6 +177,7 @@ def test_persistence_round_trip_without_pretrained_weights(make, data, tmp_path)
     np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)
 
 
+@pytest.mark.slow
 def test_persistence_refuses_different_pretrained_weights(make, data, tmp_path):
     (X, y), _ = data
     weights = tmp_path / "w.pth"
@@ -183,6 +191,7 @@ def test_persistence_refuses_different_pretrained_weights(make, data, tmp_path):
         joblib.load(blob).predict(X[:1])
 
 
+@pytest.mark.slow
 def test_persistence_of_random_weights_embeds_them(data, tmp_path):
     (X, y), (X_test, _) = data
     clf = VGGClassifier(arch="vgg11", weights=None, preprocessing=SMALL, lr=0.1, batch_size=8, max_epochs=1, random_state=0)
@@ -191,12 +200,14 @@ def test_persistence_of_random_weights_embeds_them(data, tmp_path):
     np.testing.assert_array_equal(joblib.load(tmp_path / "r.joblib").predict_proba(X_test), clf.predict_proba(X_test))
 
 
+@pytest.mark.slow
 def test_grid_search_over_lr(make, data):
     (X, y), _ = data
     grid = GridSearchCV(make(max_epochs=3), {"lr": [1e-9, 0.1]}, cv=2).fit(X, y)
     assert grid.best_params_ == {"lr": 0.1}
 
 
+@pytest.mark.slow
 def test_soft_voting_fuses_two_networks(make, data):
     (X, y), (X_test, y_test) = data
     one, two = make(random_state=0), make(random_state=1, max_epochs=3)
@@ -207,6 +218,7 @@ def test_soft_voting_fuses_two_networks(make, data):
     assert vote.score(X_test, y_test) >= 0.9
 
 
+@pytest.mark.slow
 def test_transform_gives_fc7_of_the_fitted_network(make, data, vgg11_file):
     (X, y), (X_test, _) = data
     clf = make(max_epochs=1).fit(X, y)
@@ -217,6 +229,7 @@ def test_transform_gives_fc7_of_the_fitted_network(make, data, vgg11_file):
     np.testing.assert_allclose(descriptors, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_dense_and_multi_crop_evaluation(make, data):
     (X, y), _ = data
     # eval_scales is fixed at fit (eval_scales_); multi_crop and eval_flip are read when
@@ -248,6 +261,7 @@ def test_dense_and_multi_crop_evaluation(make, data):
     np.testing.assert_allclose(two_scales.predict_proba([wide])[0], np.concatenate(single).mean(0), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_labels_of_any_type(make, data):
     (X, y), (X_test, y_test) = data
     code = {"red": 5, "green": 15, "blue": 25}
@@ -256,6 +270,7 @@ def test_labels_of_any_type(make, data):
     assert clf.score(X_test, [code[label] for label in y_test]) >= 0.9  # each image gets its colour's number
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("class_weight, p_minority", [(None, 6 / 36), ("balanced", 0.5), ({"a": 1, "b": 10}, 60 / 90)])
 def test_class_weight_sets_the_prior_learnt_from_indistinguishable_images(make, class_weight, p_minority):
     # 36 copies of one image, 30 labelled "a" and 6 "b": nothing tells them apart, so the
@@ -321,6 +336,7 @@ def test_clone_is_unfitted(make, data):
         assert fresh.get_params()["lr"] == 0.1
 
 
+@pytest.mark.slow
 def test_progress_bar_per_epoch(make, data, capsys):
     (X, y), _ = data
     make(max_epochs=2, verbose=True, lr_patience=5).fit(X, y)
@@ -329,6 +345,7 @@ def test_progress_bar_per_epoch(make, data, capsys):
     assert "loss=" in err and "valid=" in err and "lr=1.0e-01" in err
 
 
+@pytest.mark.slow
 def test_loaded_model_ignores_later_parameter_changes_and_warm_starts(make, data, tmp_path):
     (X, y), (X_test, _) = data
     clf = make(max_epochs=2).fit(X, y)

@@ -33,6 +33,7 @@ def test_paper_settings_per_dataset():
         paper_pipeline("imagenet")
 
 
+@pytest.mark.slow
 def test_paper_pipeline_and_search_on_a_miniature_caltech(tmp_path, vgg11_file):
     data = load_caltech101(make_caltech101(tmp_path, counts={"BACKGROUND_Google": 5, "accordion": 5, "airplanes": 5}))
     pipe = paper_pipeline("caltech101", arch="vgg11", weights=vgg11_file, scales=(224,), cache=True, device="cpu")
@@ -56,6 +57,7 @@ def test_paper_pipeline_and_search_on_a_miniature_caltech(tmp_path, vgg11_file):
     assert fused["vgg"].fit().transform(data.paths[:2]).shape == (2, 2 * 4096)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Label not:UserWarning", "ignore::sklearn.exceptions.UndefinedMetricWarning")
 def test_run_transfer_reports_beside_the_paper(tmp_path, vgg11_file):
     make_voc(tmp_path, "2007")

@@ -279,6 +279,7 @@ def test_pickle_leaves_weights_out_and_reloads(featurizer, photos):
     np.testing.assert_array_equal(restored.transform(paths), before)
 
 
+@pytest.mark.slow
 def test_random_weights_are_seeded_and_survive_pickling(photos):
     paths, _ = photos
     make = lambda seed: VGGFeaturizer(arch="vgg11", weights=None, random_state=seed, preprocessing=SMALL, layer="pool5")
