@@ -255,9 +255,13 @@ def test_set_output_pandas_and_column_transformer(featurizer, photos):
     out = f.fit(frame[["path"]]).transform(frame[["path"]])
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == list(f.get_feature_names_out()) and list(out.index) == ["a", "b"]
+    expected = featurizer(preprocessing=SMALL, layer="pool5").fit().transform(paths)
+    np.testing.assert_array_equal(out.to_numpy(), expected)  # the same rows, labelled
     ct = ColumnTransformer([("vgg", featurizer(preprocessing=SMALL, layer="pool5"), ["path"])], remainder="passthrough")
     table = ct.fit_transform(frame)
     assert table.shape == (2, 513)
+    np.testing.assert_array_equal(table[:, :512], expected)
+    np.testing.assert_array_equal(table[:, 512], [1, 2])
     assert list(ct.get_feature_names_out()[[0, -1]]) == ["vgg__pool5_000", "remainder__other"]
 
 
