@@ -395,6 +395,7 @@ def vgg11_preserving_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init", ["torchvision", "variance-preserving"])
 def test_head_with_defaults_learns_what_logistic_regression_learns(default, vgg11_file, vgg11_preserving_file, init):
     # 10 images per class: the defaults hold out 3 images. The former schedule watched
@@ -432,6 +433,7 @@ def test_cross_val_predict_on_four_images_per_class(default):
     assert np.mean(predicted == y) >= 0.75  # chance is 1/3
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_few_dozen_images(default):
     X, y = colour_data(24)
     grid = GridSearchCV(default(), {"lr": [1e-9, 1e-3]}, cv=2).fit(X, y)  # 4 images per class train
@@ -439,6 +441,7 @@ def test_grid_search_on_a_few_dozen_images(default):
     assert grid.cv_results_["mean_test_score"][1] >= 0.9
 
 
+@pytest.mark.slow
 def test_soft_voting_on_four_images_per_class(default):
     X, y = colour_data(12)
     vote = VotingClassifier([("a", default()), ("b", default(random_state=1))], voting="soft").fit(X, y)

@@ -326,8 +326,12 @@ def test_output_replaces_an_existing_file_only_when_complete(capsys, tmp_path, v
 
 
 SLOW_WRITE = """
-import sys, time
+import signal, sys, time
 import pandas
+
+# A process started in the background by a non-interactive shell (as a CI job may start
+# pytest) inherits SIGINT ignored; a user's Ctrl-C reaches a process that has Python's handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def slow_to_csv(self, path, *args, **kwargs):
     with open(path, "w") as stream:  # a partial file that parses cleanly
