@@ -36,8 +36,7 @@ import torchvision
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from skvgg import Preprocessing, VGGFeaturizer
-from skvgg.runtime import clear_network_cache
+from skvgg import Preprocessing, VGGFeaturizer, clear_memory_cache, clear_network_cache
 from skvgg.views import dense_view
 
 
@@ -120,8 +119,6 @@ def bench_grid(paths, batch_size):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import Normalizer
     from sklearn.svm import LinearSVC
-
-    from skvgg.cache import clear_memory_cache
 
     labels = np.arange(len(paths)) % 2
     params = dict(weights=None, random_state=0, batch_size=batch_size, device="cpu")

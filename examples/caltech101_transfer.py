@@ -43,7 +43,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 
-from skvgg import VGGFeaturizer, load_caltech101, resolve_arch
+from skvgg import VGGFeaturizer, resolve_arch
+from skvgg.datasets import load_caltech101
 from skvgg.experiments import TABLE_11
 from skvgg.metrics import mean_class_recall, mean_class_recall_scorer
 from skvgg.model_selection import CALTECH101_PROTOCOL, PerClassHoldOut, PerClassSplit

@@ -9,7 +9,7 @@ model pickles (joblib) without the pretrained layers it did not change, which ar
 from their source when it is loaded.
 
 The images come from any folder of class sub-folders (``root/<class>/<image>``, as
-torchvision's ImageFolder), read with ``skvgg.load_image_folder``; a stratified quarter is
+torchvision's ImageFolder), read with ``skvgg.datasets.load_image_folder``; a stratified quarter is
 kept aside as the test set.
 
 Run it on your own images (one sub-folder per class)::
@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from skvgg import Preprocessing, VGGClassifier, load_image_folder
+from skvgg import Preprocessing, VGGClassifier
+from skvgg.datasets import load_image_folder
 
 # examples/ is not a package: put this script's own folder on sys.path so that `import _common` works
 # both when it runs as `python examples/fine_tune.py` and when it is loaded from its path (as the tests do).

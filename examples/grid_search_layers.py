@@ -9,7 +9,7 @@ tune it together with the classifier::
 With ``cache=True`` each image's descriptor is kept in memory per layer: the search
 computes every (image, layer) once, not once per fold and per ``C``. The images come from
 any folder of class sub-folders (``root/<class>/<image>``, as torchvision's ImageFolder),
-read with ``skvgg.load_image_folder``. A quarter of the images is kept aside for a final
+read with ``skvgg.datasets.load_image_folder``. A quarter of the images is kept aside for a final
 test of the best combination.
 
 Run it on your own images (one sub-folder per class)::
@@ -34,7 +34,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 
-from skvgg import Preprocessing, VGGFeaturizer, load_image_folder
+from skvgg import Preprocessing, VGGFeaturizer
+from skvgg.datasets import load_image_folder
 from skvgg.metrics import mean_class_recall_scorer
 
 # examples/ is not a package: put this script's own folder on sys.path so that `import _common` works

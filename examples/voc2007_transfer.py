@@ -44,7 +44,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 
-from skvgg import VOC_CLASSES, VGGFeaturizer, load_voc, resolve_arch
+from skvgg import VGGFeaturizer, resolve_arch
+from skvgg.datasets import VOC_CLASSES, load_voc
 from skvgg.experiments import TABLE_11
 from skvgg.metrics import voc07_map_scorer, voc_average_precision
 

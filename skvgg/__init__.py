@@ -1,4 +1,10 @@
-"""skvgg: the very deep convolutional networks of Simonyan & Zisserman as scikit-learn estimators."""
+"""skvgg: the very deep convolutional networks of Simonyan & Zisserman as scikit-learn estimators.
+
+The top level holds the estimators, the networks, the errors and warnings, and the
+cache controls. Datasets, metrics, splitters and the paper's experiments live in
+their submodules, as in scikit-learn: :mod:`skvgg.datasets`, :mod:`skvgg.metrics`,
+:mod:`skvgg.model_selection` and :mod:`skvgg.experiments`.
+"""
 
 import importlib
 import importlib.util
@@ -7,36 +13,19 @@ import importlib.util
 # costs nothing, so `skvgg --help` and `skvgg --version` answer without loading torch, torchvision
 # and scikit-learn (seconds). `from skvgg import VGGClassifier` works as an ordinary import.
 _EXPORTS = {
-    "architectures": ("list_archs", "resolve_arch"),
-    "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning"),
-    "classifier": ("VGGClassifier",),
-    "datasets": (
-        "VOC_CLASSES",
-        "DatasetDownloadError",
-        "DatasetFormatError",
-        "DatasetNotFoundError",
-        "load_caltech101",
-        "load_caltech256",
-        "load_image_folder",
-        "load_voc",
-        "load_voc2007",
-        "load_voc2012",
-    ),
+    # estimators
+    "classifier": ("TrainingInterrupted", "VGGClassifier"),
     "featurizer": ("ImageFailureWarning", "VGGFeaturizer"),
-    "images": ("ImageInputError",),
-    "metrics": (
-        "make_voc_map_scorer",
-        "mean_class_recall",
-        "mean_class_recall_scorer",
-        "voc07_map_scorer",
-        "voc12_map_scorer",
-        "voc_average_precision",
-        "voc_mean_average_precision",
-    ),
-    "model_selection": ("CALTECH101_PROTOCOL", "CALTECH256_PROTOCOL", "PerClassHoldOut", "PerClassSplit", "validation_split"),
+    # networks
+    "architectures": ("list_archs", "resolve_arch"),
     "network": ("VGG",),
-    "weights": ("Preprocessing", "WeightsCorruptedError", "WeightsError", "WeightsMismatchError", "WeightsUnavailableError"),
     "zoo": ("build_vgg",),
+    "weights": ("Preprocessing", "WeightsCorruptedError", "WeightsError", "WeightsMismatchError", "WeightsUnavailableError"),
+    # errors, warnings and cache controls
+    "images": ("ImageInputError",),
+    "datasets._base": ("DatasetDownloadError", "DatasetFormatError", "DatasetNotFoundError"),
+    "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning", "clear_memory_cache"),
+    "runtime": ("clear_network_cache",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

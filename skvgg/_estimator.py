@@ -53,6 +53,8 @@ def check_labels(y, owner: str) -> np.ndarray:
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (one label per image); got shape {y.shape}")
+    if len(y) == 0:
+        raise ValueError(f"{owner} needs labelled images; got 0 labels (y is empty)")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         bad = np.flatnonzero(~np.isfinite(y))[:10].tolist()
         raise ValueError(f"y contains NaN or infinite labels at indices {bad}")

@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 from ._schedule import PlateauSchedule
 from .network import VGG
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
-from .runtime import autocast, halve_after_oom, is_out_of_memory, run_with_backoff
+from .cuda import DeviceRunner
+from .runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
 from .views import random_view
 from .weights import Preprocessing
 
@@ -137,6 +138,8 @@ class TrainingRun:
 
     def __post_init__(self):
         self.state.setdefault("batch_size", self.batch_size)
+        # float16 autocast (pre-Ampere GPUs) needs loss scaling; the scaler is a no-op otherwise.
+        self.state.setdefault("scaler", loss_scaler(self.device, self.dtype))
 
     @property
     def device(self) -> torch.device:
@@ -205,13 +208,18 @@ def training_batches(run: TrainingRun, order: np.ndarray, rng: np.random.Generat
         view_rng = np.random.default_rng(seeds[index])
         view = random_view(
             image, view_rng, scale=run.scale_jitter, resize=pre.resize_size, crop=pre.crop_size,
-            flip=run.random_flip, colour_std=run.color_shift,
+            flip=run.random_flip, color_std=run.color_shift,
         )  # fmt: skip
         return [ViewGroup([view])]
 
-    for event in batched_groups(run.items, order, make_groups, run.batch_size, run.num_workers, max_pixels=run.max_pixels):
+    uploader = DeviceRunner(run.device)  # reused pinned buffers, copies on a side stream
+    batches = batched_groups(
+        run.items, order, make_groups, run.batch_size, run.num_workers, max_pixels=run.max_pixels,
+        pixels_out=uploader.input_buffer,
+    )  # fmt: skip
+    for event in batches:
         assert isinstance(event, Batch)  # on_error="raise": failures were raised
-        yield [index for index, _, _ in event.units], pre.normalize(event.pixels.to(run.device)), False
+        yield [index for index, _, _ in event.units], pre.normalize(uploader.upload(event.pixels)), False
 
 
 # --- one step, one epoch ----------------------------------------------------------------------
@@ -254,10 +262,11 @@ def train_step(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, *, epoch: int
         xc, yc = x[start : start + size].to(device), y[start : start + size].to(device)
         try:
             loss = _chunk_loss(run, xc, yc, from_boundary, epoch)
-            (loss / total_weight).backward()
+            run.state["scaler"].scale(loss / total_weight).backward()
         except FloatingPointError:
             raise
         except Exception as error:
+            loss = None  # the failed attempt's graph must be freed before the retry
             if is_out_of_memory(error):
                 # The failed attempt's frames hold its graph; free it before the retry.
                 traceback.clear_frames(error.__traceback__)
@@ -268,7 +277,8 @@ def train_step(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, *, epoch: int
             continue
         loss_sum += float(loss.detach())
         start += len(yc)
-    run.optimizer.step()
+    run.state["scaler"].step(run.optimizer)
+    run.state["scaler"].update()
     return loss_sum / total_weight
 
 

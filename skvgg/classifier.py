@@ -33,6 +33,7 @@ from ._training import (
     split_holdout,
 )
 from .architectures import resolve_arch
+from .cuda import DeviceRunner
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
 from .pipeline import ViewGroup, describe, evaluation_groups
@@ -130,8 +131,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     device : str or torch.device, default="auto"
         ``"auto"``: CUDA, else Apple MPS, else CPU.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. Training in
-        float16 applies no loss scaling: prefer bfloat16.
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
+        elsewhere. Training in float16 on CUDA uses dynamic loss scaling (a gradient
+        scaler); elsewhere it has none: prefer bfloat16 there.
     num_workers : int or None, default=None
         Decoding and augmentation threads (overlapping the network); None:
         ``min(8, os.cpu_count())``.
@@ -297,7 +300,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             if unseen.size:
                 raise ValueError(f"warm_start=True cannot add classes: {unseen.tolist()} were not in classes_")
         elif len(np.unique(y)) < 2:
-            raise ValueError(f"y has a single class ({y[0]!r}); a classifier needs at least two")
+            raise ValueError(f"y has a single class ({y[0]!r}): one class, where a classifier needs at least two")
         return y
 
     # --- the network ---------------------------------------------------------------------

@@ -18,9 +18,11 @@ paper validates its hyper-parameters.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV, ShuffleSplit
@@ -28,6 +30,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from .datasets import load_caltech101, load_caltech256, load_voc
 from .featurizer import VGGFeaturizer
@@ -42,6 +45,8 @@ C_GRID = (0.01, 0.1, 1.0, 10.0)
 
 @dataclass(frozen=True)
 class DatasetProtocol:
+    """The paper's evaluation of one dataset: its test scales, their pooling, metric and splits."""
+
     name: str
     title: str
     scales: tuple
@@ -86,12 +91,38 @@ def _protocol(dataset: str) -> DatasetProtocol:
     return DATASETS[key]
 
 
+# The estimators built here validate their own parameters when fitted: nested validation stays on.
+_ESTIMATOR_PARAMETER = "no_validation"
+
+
+@validate_params(
+    {"dataset": [str], "arch": _ESTIMATOR_PARAMETER, "weights": _ESTIMATOR_PARAMETER},
+    prefer_skip_nested_validation=False,
+)
 def paper_featurizer(dataset: str, arch="vgg16", weights="imagenet", **params) -> VGGFeaturizer:
     """The featurizer of the paper's protocol for ``dataset`` (fc7, its scales, flips, scale pooling).
 
-    ``arch=("vgg16", "vgg19")`` stacks Net-D and Net-E, decoding each image once.
-    Other featurizer parameters (``batch_size``, ``device``, ``cache``...) pass through;
-    ``scales`` may be overridden, e.g. for a quicker run.
+    Parameters
+    ----------
+    dataset : {"caltech101", "caltech256", "voc2007", "voc2012"}
+        Case, dashes and underscores are ignored (``"VOC-2007"`` works).
+    arch : str or sequence of str, default="vgg16"
+        As in :class:`~skvgg.VGGFeaturizer`; ``("vgg16", "vgg19")`` stacks Net-D
+        and Net-E, decoding each image once.
+    weights : str, path or sequence, default="imagenet"
+        As in :class:`~skvgg.VGGFeaturizer`.
+    **params
+        Other featurizer parameters (``batch_size``, ``device``, ``cache``...);
+        ``scales`` may be overridden, e.g. for a quicker run.
+
+    Returns
+    -------
+    featurizer : VGGFeaturizer
+        Unfitted, with ``layer="fc7"``, ``flip=True`` and the protocol's scales and scale pooling.
+
+    See Also
+    --------
+    paper_pipeline : This featurizer, L2 normalisation and a linear SVM.
     """
     protocol = _protocol(dataset)
     settings = dict(layer="fc7", scales=protocol.scales, flip=True, scale_pooling=protocol.scale_pooling)
@@ -104,8 +135,38 @@ def _svm(protocol: DatasetProtocol, C: float):
     return OneVsRestClassifier(svm) if protocol.multilabel else svm
 
 
+@validate_params(
+    {
+        "dataset": [str],
+        "arch": _ESTIMATOR_PARAMETER,
+        "weights": _ESTIMATOR_PARAMETER,
+        "C": [Interval(Real, 0, None, closed="neither")],
+    },
+    prefer_skip_nested_validation=False,
+)
 def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.0, **featurizer_params) -> Pipeline:
     """``VGGFeaturizer -> L2 normalisation -> linear SVM`` (one-vs-rest for VOC), as in the paper.
+
+    Parameters
+    ----------
+    dataset : {"caltech101", "caltech256", "voc2007", "voc2012"}
+        See :func:`paper_featurizer`.
+    arch, weights
+        See :func:`paper_featurizer`.
+    C : float, default=1.0
+        The SVM's regularisation (``LinearSVC(C=C)``); :func:`paper_search` chooses it.
+    **featurizer_params
+        Passed to :func:`paper_featurizer`.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        Steps ``"vgg"``, ``"l2"`` and ``"svm"``, unfitted.
+
+    See Also
+    --------
+    paper_search : Chooses ``C`` on 20% of the training images.
+    run_transfer : The whole protocol on a local dataset.
 
     Examples
     --------
@@ -127,12 +188,43 @@ def _head(protocol: DatasetProtocol) -> Pipeline:
     return Pipeline([("l2", Normalizer()), ("svm", _svm(protocol, 1.0))])
 
 
+@validate_params(
+    {
+        "dataset": [str],
+        "estimator": [HasMethods(["fit"]), None],
+        "Cs": ["array-like"],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    },
+    prefer_skip_nested_validation=False,
+)
 def paper_search(dataset: str, estimator=None, Cs=C_GRID, random_state=None, n_jobs=None) -> GridSearchCV:
     """Grid search of the SVM's ``C`` on 20% of the training images, as the paper validates.
 
-    ``estimator`` defaults to :func:`paper_pipeline` for ``dataset`` (give it ``cache=True``
-    in practice, so each image is described once); any Pipeline whose last step is named
-    ``svm`` works, e.g. ``Normalizer -> LinearSVC`` on precomputed descriptors.
+    Parameters
+    ----------
+    dataset : {"caltech101", "caltech256", "voc2007", "voc2012"}
+        Sets the hold-out (per class for Caltech, random for VOC) and the scorer.
+    estimator : Pipeline, default=None
+        Defaults to :func:`paper_pipeline` for ``dataset`` (give it ``cache=True``
+        in practice, so each image is described once); any Pipeline whose last step
+        is named ``svm`` works, e.g. ``Normalizer -> LinearSVC`` on precomputed descriptors.
+    Cs : array-like of float, default=C_GRID
+        The values of ``C`` tried.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the hold-out.
+    n_jobs : int, default=None
+        As in :class:`~sklearn.model_selection.GridSearchCV`.
+
+    Returns
+    -------
+    search : GridSearchCV
+        Unfitted, scored by the dataset's metric.
+
+    See Also
+    --------
+    skvgg.model_selection.PerClassHoldOut : The Caltech hold-out.
+    skvgg.metrics.mean_class_recall_scorer : The Caltech scorer.
     """
     protocol = _protocol(dataset)
     estimator = paper_pipeline(dataset) if estimator is None else estimator
@@ -192,6 +284,23 @@ def _network_key(arch) -> str:
     return "+".join(resolve_arch(a).name for a in archs)
 
 
+@validate_params(
+    {
+        "dataset": [str],
+        "root": [str, os.PathLike],
+        "arch": _ESTIMATOR_PARAMETER,
+        "weights": _ESTIMATOR_PARAMETER,
+        # The splitter checks the split sizes, in its own words, before anything is loaded.
+        "n_splits": "no_validation",
+        "n_train": "no_validation",
+        "n_test": "no_validation",
+        "scales": ["array-like", None],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "download": ["boolean"],
+        "report": [callable],
+    },
+    prefer_skip_nested_validation=False,
+)
 def run_transfer(
     dataset: str,
     root,
@@ -225,6 +334,8 @@ def run_transfer(
         Override the test scales (e.g. ``(256,)`` for a quick run).
     random_state : int, default=0
         Seeds the splits and validation hold-outs.
+    download : bool, default=False
+        Download the dataset if it is not under ``root`` (see :mod:`skvgg.datasets`).
     report : callable, default=print
         Receives each line of the report.
     **featurizer_params
@@ -243,6 +354,10 @@ def run_transfer(
         classes, a class with fewer than ``n_train + 1`` images (named, with its
         count), ``n_train < 2`` (nothing to validate ``C`` on), a VOC set without
         annotations to score against.
+
+    See Also
+    --------
+    paper_pipeline, paper_search : The pieces, for a protocol of one's own.
     """
     protocol = _protocol(dataset)
     if scales is not None:

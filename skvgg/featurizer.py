@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
 from .architectures import resolve_arch
+from . import gpudecode
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
@@ -74,11 +75,18 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
-        Autocast dtype; ``"auto"`` is bfloat16 on CUDA and float32 elsewhere. The output
-        is float32 in every case.
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
+        elsewhere. The output is float32 in every case.
     num_workers : int or None, default=None
         Threads decoding and resizing images ahead of the network (0: in the calling
         thread). Default: ``min(8, os.cpu_count())``.
+    decode : {"cpu", "gpu"}, default="cpu"
+        Where JPEG files are decoded and resized. "cpu": PIL in ``num_workers`` threads
+        (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
+        cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
+        (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
+        slightly from "cpu" (decoder and resize arithmetic; see ``docs/featurizer.md``).
     verbose : bool or int, default=False
         Show a progress bar over images.
     cache : None, bool, str or os.PathLike, default=None
@@ -121,6 +129,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     failures_ : list of dict
         Images the last ``transform`` could not read (``on_error="nan"``), each with
         ``index``, ``path`` and ``reason``.
+    decode_counts_ : dict
+        With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
+        (``"gpu"``) and with PIL (``"cpu"``).
 
     See Also
     --------
@@ -146,6 +157,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         "scales": [None, Interval(numbers.Integral, DENSE_MIN_SIZE, None, closed="left"), list, tuple],
         "flip": ["boolean"],
         "scale_pooling": [StrOptions({"mean", "stack"})],
+        "decode": [StrOptions({"cpu", "gpu"})],
         "cache": [None, "boolean", str, os.PathLike],
         "on_error": [StrOptions({"raise", "nan"})],
     }
@@ -171,6 +183,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         on_error="raise",
         max_pixels=DEFAULT_MAX_PIXELS,
         random_state=None,
+        decode="cpu",
     ):
         self.arch = arch
         self.weights = weights
@@ -189,6 +202,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.on_error = on_error
         self.max_pixels = max_pixels
         self.random_state = random_state
+        self.decode = decode
 
     # --- fitting ---------------------------------------------------------------------------
 
@@ -252,6 +266,13 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.weights_identity_ = " + ".join(identities)
         self._identities_ = identities
         self.device_ = str(resolve_device(self.device))
+        if self.decode == "gpu" and not gpudecode.EMULATE_ON_CPU:
+            if resolve_device(self.device).type != "cuda":
+                raise ValueError(
+                    f"decode='gpu' decodes JPEG files with nvJPEG on a CUDA device, but device={self.device!r} "
+                    f"resolved to {self.device_!r}; use decode='cpu'"
+                )
+            gpudecode.check_gpu_decoding(resolve_device(self.device))
         self._networks = None
         networks = self._get_networks()
         self._widths_ = [[network.activation_shape(name)[0] for name in layers] for network in networks]
@@ -380,16 +401,24 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             self.scale_pooling if self.scales_ else None,
             (pre.mean, pre.std, pre.channel_order, pre.value_range, pre.resize_size, pre.crop_size),
             self.precision if self.precision != "auto" else str(resolve_precision("auto", resolve_device(self.device))),
-        )
+        ) + ((("decode", "gpu"),) if self.decode == "gpu" else ())
 
     def _make_groups(self, image, index):
         """One view group per scale: the view and, with ``flip``, its mirror."""
+        if isinstance(image, torch.Tensor):  # decoded on the GPU (decode="gpu")
+            return gpudecode.evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
         return evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
 
     def _describe(self, items, indices):
         """Yield ``(index, descriptor or exception)`` for the given images."""
         networks = self._get_networks()
         device = next(networks[0].parameters()).device
+        decoder = None
+        if self.decode == "gpu":
+            if device.type != "cuda" and not gpudecode.EMULATE_ON_CPU:  # e.g. unpickled on a machine without CUDA
+                raise ValueError(f"decode='gpu' needs a CUDA device; the network is on {device}: set decode='cpu'")
+            self.decode_counts_ = {"gpu": 0, "cpu": 0}
+            decoder = gpudecode.gpu_decoder(device, counts=self.decode_counts_)
         return describe(
             networks,
             items,
@@ -404,6 +433,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             on_error=self.on_error,
             dtype=resolve_precision(self.precision, device),
             max_pixels=self.max_pixels,
+            decoder=decoder,
         )
 
     # --- names and tags --------------------------------------------------------------------

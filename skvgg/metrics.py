@@ -2,13 +2,19 @@
 
 - Caltech-101 and Caltech-256: **mean class recall** (:func:`mean_class_recall`,
   :data:`mean_class_recall_scorer`), the mean over the classes of ``y_true``
-  of the fraction of each class's images that are classified correctly.
+  of the fraction of each class's images that are classified correctly:
+  scikit-learn's :func:`~sklearn.metrics.balanced_accuracy_score`, under the
+  paper's name.
 - PASCAL VOC: **mean average precision** with the devkit's rules
   (:func:`voc_average_precision`, :func:`voc_mean_average_precision`): the
   VOC-2007 11-point interpolated AP (:data:`voc07_map_scorer`) and the
   VOC-2010+ area under the interpolated precision/recall curve
   (:data:`voc12_map_scorer`). Images marked "difficult" for a class are left
-  out of that class's ranking: neither true nor false positives.
+  out of that class's ranking: neither true nor false positives. These are
+  computed here, not by :func:`~sklearn.metrics.average_precision_score`,
+  on purpose: that function is the area under the *non-interpolated* curve
+  and has neither the 11-point rule nor the "difficult" marks, so it gives
+  other numbers than the devkit and the paper's Table 11.
 
 Label encodings of ``y_true`` for the VOC metrics
 --------------------------------------------------
@@ -33,7 +39,8 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import make_scorer
+from sklearn.metrics import balanced_accuracy_score, make_scorer
+from sklearn.utils._param_validation import StrOptions, validate_params
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, column_or_1d
 
@@ -47,22 +54,29 @@ __all__ = [
     "voc12_map_scorer",
 ]
 
-_METHODS = ("11point", "area")
-_TIES = ("group", "stable")
-_ENCODINGS = ("auto", "voc", "indicator")
+_METHOD = [StrOptions({"11point", "area"})]
+_TIES = [StrOptions({"group", "stable"})]
+_ENCODING = [StrOptions({"auto", "voc", "indicator"})]
 
 
 # -- Mean class recall ---------------------------------------------------------------------
 
 
+@validate_params(
+    {"y_true": ["array-like"], "y_pred": ["array-like"], "sample_weight": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def mean_class_recall(y_true, y_pred, *, sample_weight=None):
     """Mean over the classes of ``y_true`` of the recall of each class.
 
     The metric of the paper's Caltech-101 and Caltech-256 experiments: for
     each class present in ``y_true``, the fraction of its images predicted as
-    that class; then the unweighted mean over these classes. It equals
-    :func:`sklearn.metrics.balanced_accuracy_score`. Predicted classes absent
-    from ``y_true`` only count as errors of the true classes.
+    that class; then the unweighted mean over these classes. This is
+    :func:`sklearn.metrics.balanced_accuracy_score` (``adjusted=False``),
+    which computes it; this function only gives it the paper's name, checks
+    the labels with messages in the paper's terms, and does not warn about
+    predicted classes absent from ``y_true``: they only count as errors of
+    the true classes.
 
     Parameters
     ----------
@@ -81,10 +95,17 @@ def mean_class_recall(y_true, y_pred, *, sample_weight=None):
     Raises
     ------
     ValueError
-        If the lengths differ, the inputs are empty, multi-label or continuous.
+        If the lengths differ, the inputs are empty, multi-label or
+        continuous, or a class of ``y_true`` has a total weight of 0.
+
+    See Also
+    --------
+    sklearn.metrics.balanced_accuracy_score : The same number.
+    mean_class_recall_scorer : For ``scoring=``.
 
     Examples
     --------
+    >>> from skvgg.metrics import mean_class_recall
     >>> mean_class_recall(["a", "a", "a", "b"], ["a", "a", "b", "b"])
     0.8333333333333333
     """
@@ -107,14 +128,16 @@ def mean_class_recall(y_true, y_pred, *, sample_weight=None):
             raise ValueError(f"{name} is {kind}; expected class labels (binary or multiclass)")
     unique_labels(y_true, y_pred)  # raises on a mix of strings and numbers
     weight = _check_sample_weight(sample_weight, y_true)
-    recalls = []
-    for label in np.unique(y_true):
-        in_class = y_true == label
-        total = weight[in_class].sum()
-        if total <= 0:
-            raise ValueError(f"class {label!r} of y_true has a total sample weight of {total}; expected > 0")
-        recalls.append(weight[in_class & (y_pred == label)].sum() / total)
-    return float(np.mean(recalls))
+    classes, inverse = np.unique(y_true, return_inverse=True)
+    totals = np.bincount(inverse, weights=weight, minlength=len(classes))
+    if (totals <= 0).any():
+        k = int(np.flatnonzero(totals <= 0)[0])
+        # balanced_accuracy_score would drop such a class from the mean, silently changing what is averaged.
+        raise ValueError(f"class {classes.tolist()[k]!r} of y_true has a total sample weight of {totals[k]}; expected > 0")
+    with warnings.catch_warnings():
+        # Predicted classes that are not true classes: errors of the true classes, as documented above.
+        warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+        return float(balanced_accuracy_score(y_true, y_pred, sample_weight=sample_weight))
 
 
 #: Scorer for ``scoring=``: :func:`mean_class_recall` of ``estimator.predict(X)``.
@@ -122,11 +145,6 @@ mean_class_recall_scorer = make_scorer(mean_class_recall)
 
 
 # -- VOC average precision ----------------------------------------------------------------------
-
-
-def _check_option(value, name, options):
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
 
 
 def _score_matrix(y_score):
@@ -145,7 +163,6 @@ def _score_matrix(y_score):
 
 def _check_voc_inputs(y_true, y_score, difficult, encoding):
     """Return (positive, ignored, score) as 2-D arrays and whether the input was 1-D."""
-    _check_option(encoding, "encoding", _ENCODINGS)
     y_true = np.asarray(y_true)
     y_score = _score_matrix(y_score)
     if y_true.ndim not in (1, 2):
@@ -226,6 +243,17 @@ def _ap_one(positive, score, method, ties):
     return float(np.sum((mrec[steps] - mrec[steps - 1]) * mpre[steps]))
 
 
+_VOC_PARAMETERS = {
+    "y_true": ["array-like"],
+    "y_score": ["array-like"],
+    "method": _METHOD,
+    "difficult": ["array-like", None],
+    "ties": _TIES,
+    "encoding": _ENCODING,
+}
+
+
+@validate_params(_VOC_PARAMETERS, prefer_skip_nested_validation=True)
 def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, ties="group", encoding="auto"):
     """Average precision of each class, with the PASCAL VOC devkit's rules.
 
@@ -254,6 +282,7 @@ def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, 
         ``OneVsRestClassifier``. A list of ``(n_samples, 2)`` probability
         arrays (``predict_proba`` of multi-output classifiers) is accepted.
     method : {"11point", "area"}, default="11point"
+        "11point" for VOC-2007 (the paper's Table 11), "area" for VOC-2010 and later.
     difficult : array-like of bool of the same shape, default=None
         Entries to ignore, in addition to the 0 entries of the devkit's encoding.
     ties : {"group", "stable"}, default="group"
@@ -283,13 +312,25 @@ def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, 
     ``np.arange(0, 1.1, 0.1)``, a recall of exactly 3/10 does not reach the
     threshold computed as ``3 * 0.1``.
 
+    This is not :func:`sklearn.metrics.average_precision_score`, by design:
+    that is the area under the *non-interpolated* precision/recall curve,
+    with neither the 11-point rule nor "difficult" entries, and it differs
+    from the devkit's numbers (it is never higher than ``method="area"``,
+    whose interpolation only raises precision). The devkit's AP is what the
+    paper reports and what the VOC evaluation server computes.
+
+    See Also
+    --------
+    voc_mean_average_precision : The mean over the classes (the VOC mAP).
+    make_voc_map_scorer : A scorer of the mAP for ``scoring=``.
+    sklearn.metrics.average_precision_score : The non-interpolated AP.
+
     Examples
     --------
+    >>> from skvgg.metrics import voc_average_precision
     >>> voc_average_precision([1, -1, 1, 0], [0.9, 0.8, 0.7, 0.95], method="area")
     0.8333333333333333
     """
-    _check_option(method, "method", _METHODS)
-    _check_option(ties, "ties", _TIES)
     positive, ignored, score, one_class = _check_voc_inputs(y_true, y_score, difficult, encoding)
     n_classes = positive.shape[1]
     ap = np.empty(n_classes)
@@ -303,11 +344,12 @@ def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, 
             f"{which} of y_true {'has' if undefined.size == 1 else 'have'} no positive (non-difficult) "
             "sample: average precision is undefined and returned as NaN",
             UndefinedMetricWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller's line, past validate_params' wrapper
         )
     return float(ap[0]) if one_class else ap
 
 
+@validate_params(_VOC_PARAMETERS, prefer_skip_nested_validation=True)
 def voc_mean_average_precision(y_true, y_score, *, method="11point", difficult=None, ties="group", encoding="auto"):
     """Mean over the classes of :func:`voc_average_precision` (the VOC mAP).
 
@@ -323,6 +365,17 @@ def voc_mean_average_precision(y_true, y_score, *, method="11point", difficult=N
         an undefined AP and are left out of the mean, with an
         :class:`~sklearn.exceptions.UndefinedMetricWarning`; NaN if no class
         has a positive sample.
+
+    See Also
+    --------
+    voc_average_precision : The AP of each class, and the devkit's rules.
+    voc07_map_scorer, voc12_map_scorer : Scorers of this mAP for ``scoring=``.
+
+    Examples
+    --------
+    >>> from skvgg.metrics import voc_mean_average_precision
+    >>> voc_mean_average_precision([[1, -1], [-1, 1], [1, 1]], [[0.9, 0.2], [0.1, 0.8], [0.5, 0.3]])
+    1.0
     """
     ap = np.atleast_1d(voc_average_precision(y_true, y_score, method=method, difficult=difficult, ties=ties, encoding=encoding))
     defined = ap[~np.isnan(ap)]
@@ -331,6 +384,7 @@ def voc_mean_average_precision(y_true, y_score, *, method="11point", difficult=N
     return float(defined.mean())
 
 
+@validate_params({"method": _METHOD, "ties": _TIES, "encoding": _ENCODING}, prefer_skip_nested_validation=True)
 def make_voc_map_scorer(method="11point", *, ties="group", encoding="auto"):
     """A new scorer of :func:`voc_mean_average_precision` for ``scoring=``.
 
@@ -341,14 +395,21 @@ def make_voc_map_scorer(method="11point", *, ties="group", encoding="auto"):
     Parameters
     ----------
     method : {"11point", "area"}, default="11point"
+        The devkit's AP rule: "11point" for VOC-2007, "area" for VOC-2010 and later.
     ties : {"group", "stable"}, default="group"
+        How samples with equal scores are ranked; see :func:`voc_average_precision`.
     encoding : {"auto", "voc", "indicator"}, default="auto"
-        See :func:`voc_average_precision`.
+        How ``y_true`` is read; see :func:`voc_average_precision`.
 
     Returns
     -------
     scorer : callable
         ``scorer(estimator, X, y_true)``.
+
+    See Also
+    --------
+    voc07_map_scorer : ``make_voc_map_scorer("11point")``.
+    voc12_map_scorer : ``make_voc_map_scorer("area")``.
 
     Notes
     -----
@@ -363,9 +424,6 @@ def make_voc_map_scorer(method="11point", *, ties="group", encoding="auto"):
         search = GridSearchCV(OneVsRestClassifier(LinearSVC()), grid, scoring=scorer)
         search.fit(X, data.Y, difficult=data.target_difficult)
     """
-    _check_option(method, "method", _METHODS)
-    _check_option(ties, "ties", _TIES)
-    _check_option(encoding, "encoding", _ENCODINGS)
     return make_scorer(
         voc_mean_average_precision,
         response_method=("decision_function", "predict_proba"),

@@ -31,6 +31,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.model_selection import BaseCrossValidator, PredefinedSplit
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import _num_samples, indexable
 
 __all__ = [
@@ -203,6 +204,18 @@ def _check_split_counts(classes, counts, n_train, who):
         )
 
 
+_FRACTION = Interval(Real, 0, 1, closed="neither")
+
+
+@validate_params(
+    {
+        "y": ["array-like"],
+        "n_train": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [_FRACTION, None],
+        "min_classes": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
     """Check, before any image is described, that per-class splits of ``y`` are possible.
 
@@ -235,6 +248,10 @@ def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
         Naming the classes that are too small and their counts, or saying
         how many classes there are.
 
+    See Also
+    --------
+    PerClassSplit : The splitter whose requirement this checks.
+
     Examples
     --------
     >>> check_class_sizes(["cat"] * 3 + ["dog"] * 3, n_train=2)
@@ -244,7 +261,6 @@ def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
     ...
     ValueError: 2 training images per class need at least 3 images per class (...), but 'dog' has 2
     """
-    n_train = _check_int(n_train, "n_train", 1)
     y = np.asarray(y)
     classes, members = _class_indices(y, len(y), "check_class_sizes")
     counts = np.array([len(m) for m in members])
@@ -252,7 +268,6 @@ def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
         found = ", ".join(f"{c!r} ({n} images)" for c, n in zip(classes.tolist(), counts.tolist())) or "none"
         raise ValueError(f"at least {min_classes} classes are needed to train a classifier; found {len(classes)}: {found}")
     if validation_fraction is not None:
-        _check_fraction(validation_fraction)
         if n_train < 2:
             raise ValueError(
                 f"{n_train} training image per class leaves none to hold out for validation; at least 2 are needed"
@@ -358,6 +373,10 @@ def _holdout_split_masks(y, n_samples, fraction, n_splits, random_state, splitte
         yield mask
 
 
+@validate_params(
+    {"y_train": ["array-like"], "fraction": [_FRACTION], "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True,
+)
 def validation_split(y_train, fraction=0.2, random_state=None):
     """A fixed per-class validation split of given training labels.
 
@@ -375,11 +394,17 @@ def validation_split(y_train, fraction=0.2, random_state=None):
     fraction : float, default=0.2
         Fraction of each class held out (see :class:`PerClassHoldOut`).
     random_state : int, RandomState instance or None, default=None
+        Seed of the draw; the same int gives the same split as
+        ``PerClassHoldOut(fraction, random_state=random_state)``.
 
     Returns
     -------
     cv : PredefinedSplit
         One split: training indices, validation indices.
+
+    See Also
+    --------
+    PerClassHoldOut : The same draw, made from the labels a search is fitted on.
 
     Examples
     --------
@@ -387,7 +412,6 @@ def validation_split(y_train, fraction=0.2, random_state=None):
     >>> int((cv.test_fold == 0).sum())
     4
     """
-    fraction = _check_fraction(fraction)
     y_train = np.asarray(y_train)
-    mask = next(_holdout_split_masks(y_train, len(y_train), fraction, 1, random_state, "validation_split"))
+    mask = next(_holdout_split_masks(y_train, len(y_train), float(fraction), 1, random_state, "validation_split"))
     return PredefinedSplit(np.where(mask, 0, -1))

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb, parallel_map
+from ._parallel import parallel_map
+from .cuda import DeviceRunner
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb
 from .runtime import autocast, run_with_backoff
 from .views import center_view, dense_view
 
@@ -75,6 +77,8 @@ def batched_groups(
     num_workers: int | None = None,
     on_error: str = "raise",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    decoder: Callable | None = None,
+    pixels_out: Callable | None = None,
 ) -> Iterator:
     """Yield :class:`Batch` objects, and ``(index, exception)`` for images that failed.
 
@@ -97,6 +101,15 @@ def batched_groups(
     max_pixels : int or None
         Pixel budget of each image and of each whole-image view (see
         :func:`skvgg.images.load_rgb`); None: no limit.
+    decoder : callable, optional
+        Replaces decoding in worker threads (e.g. :func:`skvgg.gpudecode.gpu_decoder`,
+        whose views are already on the GPU): called as ``decoder(items, indices,
+        on_cpu=..., make_groups=..., num_workers=..., lookahead=..., on_error=...,
+        max_pixels=...)``, it yields each index's groups (or exception) in order;
+        ``on_cpu(position, index)`` is the CPU path below, for what it leaves to PIL.
+    pixels_out : callable, optional
+        ``pixels_out(shape)`` returns the host tensor a batch of CPU views is written
+        into (a reused pinned buffer, :meth:`skvgg.cuda.DeviceRunner.input_buffer`).
 
     Notes
     -----
@@ -120,14 +133,25 @@ def batched_groups(
 
     def flush(key):
         units = buckets.pop(key)
+        stacks = [views for _, _, views in units]
+        out = None
+        if pixels_out is not None and stacks[0].device.type == "cpu":
+            out = pixels_out((sum(len(views) for views in stacks), *stacks[0].shape[1:]))
         return Batch(
-            pixels=torch.cat([views for _, _, views in units]),
+            pixels=torch.cat(stacks, out=out),
             units=[(index, number, len(views)) for index, number, views in units],
             dense=key[1],
         )
 
     indices = list(indices)
-    for index, groups in zip(indices, parallel_map(decode, indices, workers, 2 * batch_size)):
+    if decoder is None:
+        decoded = parallel_map(decode, indices, workers, 2 * batch_size)
+    else:
+        decoded = decoder(
+            items, indices, on_cpu=decode, make_groups=make_groups, num_workers=workers, lookahead=2 * batch_size,
+            on_error=on_error, max_pixels=max_pixels,
+        )  # fmt: skip
+    for index, groups in zip(indices, decoded):
         if isinstance(groups, BaseException):
             yield index, groups
             continue
@@ -197,6 +221,7 @@ def describe(
     on_error: str = "raise",
     dtype: torch.dtype = torch.float32,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    decoder: Callable | None = None,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
@@ -208,7 +233,11 @@ def describe(
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
     input order; callers place descriptors by index. ``max_pixels`` is the pixel budget
-    (:func:`batched_groups`).
+    and ``decoder`` an alternative decoder (:func:`batched_groups`).
+
+    Batches go through a :class:`~skvgg.cuda.DeviceRunner`: on CUDA the next batch is
+    uploaded while the current one computes, and results are read back a few batches
+    later; elsewhere the same bookkeeping runs synchronously.
     """
     # Several networks (the paper's Net-D & Net-E fusion) share each decoded batch; their
     # descriptors are concatenated in order.
@@ -224,9 +253,10 @@ def describe(
         n_groups[index] = len(groups)
         return groups
 
-    def run(pixels, dense):
+    runner = DeviceRunner(device)
+
+    def run(chunks, dense):
         def forward(chunk):
-            chunk = chunk.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else chunk.to(device)
             parts = []
             for net, pre in zip(networks, preprocessings):
                 x = pre.normalize(chunk).contiguous(memory_format=torch.channels_last)
@@ -234,15 +264,11 @@ def describe(
                     activations = net.extract(x, layers, dense=dense)
                 parts.extend(_pool(activations[name], pooling) for name in layers)
             out = torch.cat(parts, dim=1)
-            return (post(out) if post is not None else out).cpu()
+            return post(out) if post is not None else out
 
-        return torch.cat(run_with_backoff(forward, pixels, batch_state, what="batch")).numpy()
+        return torch.cat(run_with_backoff(forward, chunks, batch_state, what="batch"))
 
-    for event in batched_groups(items, indices, counting_groups, batch_size, num_workers, on_error, max_pixels):
-        if not isinstance(event, Batch):
-            yield event
-            continue
-        outputs = run(event.pixels, event.dense)
+    def finish(event, outputs):
         start = 0
         for index, number, count in event.units:
             pending.setdefault(index, {})[number] = outputs[start : start + count].mean(0)
@@ -258,3 +284,18 @@ def describe(
                     yield index, np.concatenate(ordered)
                 else:
                     yield index, np.mean(ordered, axis=0)
+
+    batches = batched_groups(
+        items, indices, counting_groups, batch_size, num_workers, on_error, max_pixels, decoder=decoder,
+        pixels_out=runner.input_buffer,
+    )
+    for event in batches:
+        if not isinstance(event, Batch):
+            yield event
+            continue
+        # ``outputs`` are views of reused host buffers, valid until the next submit:
+        # ``finish`` keeps only the means and concatenations it computes from them.
+        for done, outputs in runner.submit(event.pixels, lambda x, dense=event.dense: run(x, dense), event):
+            yield from finish(done, outputs)
+    for done, outputs in runner.flush():
+        yield from finish(done, outputs)

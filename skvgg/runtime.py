@@ -12,7 +12,9 @@ import torch
 __all__ = [
     "resolve_device",
     "resolve_precision",
+    "cuda_native_bfloat16",
     "autocast",
+    "loss_scaler",
     "shared_network",
     "clear_network_cache",
     "is_out_of_memory",
@@ -54,12 +56,33 @@ def resolve_device(device="auto") -> torch.device:
 
 
 def resolve_precision(precision, device: torch.device) -> torch.dtype:
-    """``"auto"`` -> bfloat16 autocast on CUDA, float32 elsewhere (CPUs without bf16 units get slower)."""
+    """The autocast dtype for ``precision`` on ``device``.
+
+    ``"auto"``: on CUDA, bfloat16 where the card computes it natively (compute
+    capability 8.0 and later: A100, H100, RTX 30xx...), float16 on older cards (T4, V100),
+    whose tensor cores have no bfloat16 and where float16 is the fast path; float32 on
+    every other device (CPUs without bf16 units get slower in bfloat16).
+    """
     if precision == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if cuda_native_bfloat16(device) else torch.float16
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be 'auto' or one of {list(_PRECISIONS)}, got {precision!r}")
     return _PRECISIONS[precision]
+
+
+def cuda_native_bfloat16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` runs bfloat16 natively (compute capability >= 8.0, or ROCm).
+
+    ``torch.cuda.is_bf16_supported()`` is not the test: by default it also answers True
+    where bfloat16 is merely emulated (pre-Ampere cards, ``including_emulation=True``),
+    and it asks about the current device rather than ``device``.
+    """
+    if torch.version.hip:
+        return True
+    major, _ = torch.cuda.get_device_capability(device)
+    return major >= 8
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
@@ -67,6 +90,17 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def loss_scaler(device: torch.device, dtype: torch.dtype):
+    """A gradient scaler for training under ``dtype`` autocast: active for float16 on CUDA only.
+
+    float16 gradients underflow without loss scaling (bfloat16 has float32's range);
+    ``precision="auto"`` picks float16 on pre-Ampere cards, so training there needs it.
+    A disabled scaler passes ``scale``, ``step`` and ``update`` straight through.
+    """
+    enabled = dtype == torch.float16 and device.type == "cuda"
+    return torch.amp.GradScaler(device.type, enabled=enabled)
 
 
 # --- the shared network registry --------------------------------------------------------------

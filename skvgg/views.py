@@ -13,7 +13,7 @@ Memory: crops (the centre view, multi-crop, random training crops) never materia
 much more than themselves. When the whole rescaled image would be large (an extreme
 aspect ratio: a 60000x1 px image at shorter side 256 is 15 million pixels wide), only
 the crop is computed, from the source pixels it needs, with the same pixels as the
-whole resize (:func:`skvgg.resample.bilinear_region`). A view that *is* the whole
+whole resize (:func:`skvgg._resample.bilinear_region`). A view that *is* the whole
 rescaled image (dense evaluation) is refused with an :class:`~skvgg.images.ImageInputError`
 when it has more pixels than the pixel budget (:func:`skvgg.images.current_max_pixels`).
 """
@@ -27,7 +27,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from .images import ImageInputError, current_max_pixels
-from .resample import bilinear_region
+from ._resample import bilinear_region
 
 __all__ = [
     "rescaled_size",
@@ -38,7 +38,7 @@ __all__ = [
     "crop_with_mirror",
     "grid_views",
     "random_view",
-    "colour_shift",
+    "color_shift",
 ]
 
 # Below this many pixels the whole rescaled image is computed by torchvision/Pillow and
@@ -191,8 +191,8 @@ _PCA_EIGVEC = torch.tensor(
 )
 
 
-def colour_shift(view: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-    """Add the PCA colour offset ``eigvec @ (alpha * eigval)`` to every pixel (uint8 in, uint8 out)."""
+def color_shift(view: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Add the PCA color offset ``eigvec @ (alpha * eigval)`` to every pixel (uint8 in, uint8 out)."""
     offset = (_PCA_EIGVEC @ (alpha * _PCA_EIGVAL)) * 255
     return (view.float() + offset.view(3, 1, 1)).round_().clamp_(0, 255).to(torch.uint8)
 
@@ -204,14 +204,14 @@ def random_view(
     resize: int = 256,
     crop: int = 224,
     flip: bool = False,
-    colour_std: float = 0.0,
+    color_std: float = 0.0,
 ) -> torch.Tensor:
     """One training view, as the paper's augmentation (Sec. 3.1).
 
     ``scale`` None: the deterministic centre view (shorter side ``resize``, centre
     crop); an int S: rescale to S and take a random crop; a pair ``(Smin, Smax)``: scale
     jittering, S drawn uniformly per call. ``flip`` mirrors with probability 0.5;
-    ``colour_std`` > 0 adds AlexNet's PCA colour shift with that standard deviation.
+    ``color_std`` > 0 adds AlexNet's PCA color shift with that standard deviation.
     """
     if scale is None:
         view = center_view(image, resize, crop, mirror=False)[0]
@@ -223,6 +223,6 @@ def random_view(
         view = rescaled_crop(image, size, top, left, crop, crop)
     if flip and rng.random() < 0.5:
         view = view.flip(-1)
-    if colour_std > 0:
-        view = colour_shift(view, torch.from_numpy(rng.normal(0.0, colour_std, size=3)).float())
+    if color_std > 0:
+        view = color_shift(view, torch.from_numpy(rng.normal(0.0, color_std, size=3)).float())
     return view.contiguous()

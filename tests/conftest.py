@@ -9,6 +9,7 @@ import torchvision
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds; deselect with -m 'not slow'")
+    config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); select with -m cuda")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 

@@ -11,11 +11,9 @@ import pytest
 import torchvision.datasets
 from PIL import Image
 
+from skvgg import DatasetDownloadError, DatasetFormatError, DatasetNotFoundError
 from skvgg.datasets import (
     VOC_CLASSES,
-    DatasetDownloadError,
-    DatasetFormatError,
-    DatasetNotFoundError,
     load_caltech101,
     load_caltech256,
     load_image_folder,
@@ -115,9 +113,10 @@ def test_caltech101_non_images_are_listed_not_dropped_silently(tmp_path):
 
 
 def test_root_type_and_flag_validation(tmp_path):
-    with pytest.raises(TypeError, match="root must be a path"):
+    # validate_params' messages (issue 9): the parameter, the function, what it must be, what it got
+    with pytest.raises(TypeError, match=r"'root' parameter of load_caltech101 must be an instance of 'str' or .*os.PathLike"):
         load_caltech101(3)
-    with pytest.raises(TypeError, match="download must be True or False"):
+    with pytest.raises(TypeError, match="'download' parameter of load_caltech101 must be an instance of 'bool'.* Got 'yes'"):
         load_caltech101(tmp_path, download="yes")
 
 
@@ -380,9 +379,9 @@ def test_voc_malformed_image_set(voc2007):
 
 
 def test_voc_argument_validation(voc2007):
-    with pytest.raises(ValueError, match="year must be one of"):
+    with pytest.raises(ValueError, match="'year' parameter of load_voc must be a str among .*'2012'.* Got '2013'"):
         load_voc(voc2007, "2013")
-    with pytest.raises(ValueError, match="image_set must be one of"):
+    with pytest.raises(ValueError, match="'image_set' parameter of load_voc must be a str among .*'trainval'.* Got 'minival'"):
         load_voc(voc2007, "2007", "minival")
 
 
@@ -488,3 +487,79 @@ def test_download_that_leaves_no_tree(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "Caltech256", Nothing)
     with pytest.raises(DatasetNotFoundError, match="256_ObjectCategories not found"):
         load_caltech256(tmp_path, download=True)
+
+
+# -- return_X_y, descriptions as data files, validate_params ---------------------------------------------
+
+
+def test_return_X_y_gives_the_bunchs_paths_and_target(tmp_path):
+    make_caltech101(tmp_path / "c101")
+    make_caltech256(tmp_path / "c256")
+    make_voc(tmp_path / "voc", "2007")
+    folder = make_image_folder(tmp_path / "folder", counts={"cat": 2, "dog": 1})
+    for load, root, kwargs in (
+        (load_caltech101, tmp_path / "c101", dict(include_background=False)),
+        (load_caltech256, tmp_path / "c256", dict(include_clutter=False)),
+        (load_image_folder, folder, {}),
+        (load_voc, tmp_path / "voc", dict(image_set="val")),
+        (load_voc2007, tmp_path / "voc", dict(image_set="test")),
+    ):
+        data = load(root, **kwargs)
+        result = load(root, **kwargs, return_X_y=True)
+        assert isinstance(result, tuple) and len(result) == 2, load.__name__
+        paths, target = result
+        assert paths == data.paths and len(paths) > 0
+        np.testing.assert_array_equal(target, data.target)
+    paths, labels = load_image_folder(folder, return_X_y=True)
+    assert sorted(set(labels)) == ["cat", "dog"] and len(paths) == len(labels) == 3
+
+
+def test_return_X_y_of_an_unlabelled_test_set_has_no_target(tmp_path):
+    make_voc(tmp_path, "2012")
+    paths, target = load_voc2012(tmp_path, "test", return_X_y=True)
+    assert len(paths) == 2 and target is None
+
+
+def test_descriptions_are_the_package_data_files(tmp_path):
+    from importlib import resources
+
+    descr = resources.files("skvgg.datasets").joinpath("descr")
+    assert sorted(p.name for p in descr.iterdir() if p.name.endswith(".rst")) == [
+        "caltech101.rst",
+        "caltech256.rst",
+        "image_folder.rst",
+        "voc.rst",
+    ]
+    make_caltech101(tmp_path / "c101")
+    make_caltech256(tmp_path / "c256")
+    assert load_caltech101(tmp_path / "c101").DESCR == descr.joinpath("caltech101.rst").read_text(encoding="utf-8")
+    assert load_caltech256(tmp_path / "c256").DESCR == descr.joinpath("caltech256.rst").read_text(encoding="utf-8")
+    make_voc(tmp_path / "voc", "2007")
+    text = load_voc2007(tmp_path / "voc", "val").DESCR
+    assert text.startswith('PASCAL VOC 2007, image set "val"') and "{year}" not in text and "{image_set}" not in text
+    assert "Q in {256, 384, 512, 640, 768}" in text  # the file's literal braces stay
+
+
+def test_image_folder_description_takes_the_root_literally(tmp_path):
+    # A root whose name looks like a placeholder is not substituted again.
+    root = make_image_folder(tmp_path / "photos{n_classes}", counts={"cat": 2, "dog": 1})
+    text = load_image_folder(root).DESCR
+    assert text.startswith(f"Image folder: {root}\n")
+    assert "3 images, 2 classes" in text
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda root: load_image_folder(root, return_X_y="yes"), "'return_X_y' parameter of load_image_folder must be"),
+        (lambda root: load_image_folder(root, extensions=3), "'extensions' parameter of load_image_folder must be"),
+        (lambda root: load_caltech256(root, include_clutter=None), "'include_clutter' parameter of load_caltech256 must be"),
+        (lambda root: load_voc2012(root, image_set="minival"), "'image_set' parameter of load_voc2012 must be a str among"),
+        (lambda root: load_voc(b"/data"), "'root' parameter of load_voc must be an instance of 'str'"),
+    ],
+)
+def test_bad_arguments_are_refused_by_validate_params(tmp_path, call, message):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=message):
+        call(tmp_path)

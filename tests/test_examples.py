@@ -39,6 +39,7 @@ def test_help_as_a_script(name, monkeypatch, capsys):
         assert option in out
 
 
+@pytest.mark.slow
 def test_caltech101_transfer_standin(capsys):
     assert load_example("caltech101_transfer").main(["--device", "cpu"]) == 0
     out = capsys.readouterr().out
@@ -50,6 +51,7 @@ def test_caltech101_transfer_standin(capsys):
     assert "paper (Table 11, vgg11): not in Table 11" in out
 
 
+@pytest.mark.slow
 def test_caltech101_transfer_on_a_root(tmp_path, capsys):
     # The real-data path (--root): no stand-in banner, protocol sizes from the options.
     from skvgg.testing import make_caltech101
@@ -64,6 +66,7 @@ def test_caltech101_transfer_on_a_root(tmp_path, capsys):
     assert "split 1: mean class recall" in out and "mean +- std over 1 splits:" in out
 
 
+@pytest.mark.slow
 def test_voc2007_transfer_standin(capsys):
     assert load_example("voc2007_transfer").main(["--device", "cpu"]) == 0
     out = capsys.readouterr().out
@@ -89,6 +92,7 @@ def test_grid_search_layers_standin(capsys):
     assert "best: layer=" in out and "test mean class recall" in out
 
 
+@pytest.mark.slow
 def test_fine_tune_standin(capsys):
     assert load_example("fine_tune").main(["--device", "cpu"]) == 0
     out = capsys.readouterr().out
@@ -101,6 +105,7 @@ def test_fine_tune_standin(capsys):
     assert "reloaded model gives the same predictions: True" in out
 
 
+@pytest.mark.slow
 def test_fine_tune_from_a_weights_file_saves_only_the_trained_layers(vgg11_file, tmp_path, capsys):
     # Pretrained weights from a file: the saved model holds only the new fc8, not the frozen network.
     model_out = tmp_path / "model.joblib"

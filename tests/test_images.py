@@ -16,13 +16,13 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+from skvgg._parallel import parallel_map
 from skvgg.images import (
     ImageInputError,
     check_images,
     describe_item,
     image_key,
     load_rgb,
-    parallel_map,
 )
 
 # -- helpers ---------------------------------------------------------------------
@@ -886,3 +886,151 @@ def test_parallel_map_with_load_rgb(tmp_path):
     assert len(inline) == len(threaded) == 6
     for a, b in zip(inline, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+# -- decoding through libraries (issue 9) ------------------------------------------------
+
+
+def tiff16(samples, compression=1, predictor=1, planar=False, rows_per_strip=2):
+    """A little-endian 16-bit RGB(A) TIFF in several strips, optionally Deflate/PackBits, predictor, planar."""
+    samples = np.asarray(samples, dtype=np.uint16)
+    height, width, channels = samples.shape
+    planes = [samples[:, :, c : c + 1] for c in range(channels)] if planar else [samples]
+    strips = []
+    for plane in planes:
+        for top in range(0, height, rows_per_strip):
+            block = plane[top : top + rows_per_strip].reshape(-1, width * plane.shape[2]).astype(np.uint16)
+            if predictor == 2:
+                step = plane.shape[2]
+                rows = block.reshape(block.shape[0], width, step)
+                block = np.concatenate([rows[:, :1], np.diff(rows, axis=1)], axis=1).reshape(block.shape)
+            raw = block.astype("<u2").tobytes()
+            if compression == 8:
+                raw = zlib.compress(raw)
+            elif compression == 32773:  # PackBits, literal runs of at most 128 bytes
+                raw = b"".join(bytes([len(raw[i : i + 128]) - 1]) + raw[i : i + 128] for i in range(0, len(raw), 128))
+            strips.append(raw)
+    bits_at = 8
+    offsets_at = bits_at + 2 * channels
+    counts_at = offsets_at + 4 * len(strips)
+    data_at = counts_at + 4 * len(strips)
+    offsets, position = [], data_at
+    for strip in strips:
+        offsets.append(position)
+        position += len(strip)
+    ifd_at = position
+    tags = [
+        (256, 3, 1, width),
+        (257, 3, 1, height),
+        (258, 3, channels, bits_at),
+        (259, 3, 1, compression),
+        (262, 3, 1, 2),
+        (273, 4, len(strips), offsets_at if len(strips) > 1 else offsets[0]),
+        (277, 3, 1, channels),
+        (278, 3, 1, rows_per_strip),
+        (279, 4, len(strips), counts_at if len(strips) > 1 else len(strips[0])),
+        (284, 3, 1, 2 if planar else 1),
+        (317, 3, 1, predictor),
+    ]
+    if channels == 4:
+        tags.append((338, 3, 1, 2))  # unassociated alpha
+    entries = b"".join(
+        struct.pack("<HHII", tag, kind, count, value)
+        if kind == 4 or count > 1
+        else struct.pack("<HHIHH", tag, kind, count, value, 0)
+        for tag, kind, count, value in tags
+    )
+    return (
+        b"II*\x00"
+        + struct.pack("<I", ifd_at)
+        + struct.pack(f"<{channels}H", *[16] * channels)
+        + struct.pack(f"<{len(strips)}I", *offsets)
+        + struct.pack(f"<{len(strips)}I", *map(len, strips))
+        + b"".join(strips)
+        + struct.pack("<H", len(tags))
+        + entries
+        + struct.pack("<I", 0)
+    )
+
+
+@pytest.mark.parametrize(
+    "compression, predictor, planar, channels",
+    [(1, 1, False, 3), (8, 2, False, 3), (1, 1, True, 3), (32773, 1, False, 4), (8, 2, True, 4)],
+    ids=["raw-strips", "deflate-predictor", "raw-planar", "packbits-rgba", "deflate-predictor-planar-rgba"],
+)
+def test_16bit_tiff_layouts_exact(tmp_path, compression, predictor, planar, channels):
+    samples = noise((7, 5, channels), seed=21, high=65536, dtype=np.uint16)
+    samples[0, 0, :3] = [51400, 255, 65535]
+    path = tmp_path / "deep.tif"
+    path.write_bytes(tiff16(samples, compression, predictor, planar))
+    with Image.open(path) as img:
+        assert img.mode in ("RGB", "RGBA")  # Pillow alone would keep the high bytes...
+        assert not np.array_equal(np.asarray(img.convert("RGB")), round257(samples[..., :3]))
+    out = as_array(load_rgb(path))  # ...the strips give round(v / 257)
+    np.testing.assert_array_equal(out, round257(samples[..., :3]))
+    np.testing.assert_array_equal(out[0, 0], [200, 1, 255])
+
+
+def test_16bit_png_route_is_torchvision(tmp_path, monkeypatch):
+    # The colour 16-bit PNGs are decoded by torchvision (uint16), not by Pillow's 8-bit reading.
+    import torchvision.io
+
+    calls = []
+    original = torchvision.io.decode_image
+
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torchvision.io, "decode_image", recording)
+    samples = noise((3, 4, 3), seed=2, high=65536, dtype=np.uint16)
+    path = tmp_path / "rgb16.png"
+    path.write_bytes(png16(samples, 2))
+    np.testing.assert_array_equal(as_array(load_rgb(path)), round257(samples))
+    assert calls == [torch.uint16]
+    # A truncated one is a named decoding error, not a crash.
+    bad = tmp_path / "cut16.png"
+    bad.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(ImageInputError, match=r"X\[4\] .*cut16\.png.*cannot decode"):
+        load_rgb(bad, index=4)
+
+
+def test_no_pillow_private_attributes_in_the_sources():
+    # Issue 9: decoding uses Pillow's public API only (no tile records, decoders or private checks).
+    source_dir = Path(__file__).resolve().parent.parent / "skvgg"
+    forbidden = re.compile(r"\.tile\b|_getdecoder|_decompression_bomb_check|Image\._|ImageFile\._|\bImage\.core\b")
+    offenders = [
+        f"{path.name}:{number}: {line.strip()}"
+        for path in sorted(source_dir.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if forbidden.search(line)
+    ]
+    assert offenders == []
+
+
+def test_pillow_limit_is_restored_and_serialised(tmp_path):
+    import skvgg._budget as budget
+
+    before = Image.MAX_IMAGE_PIXELS
+    with budget.pillow_limit_lifted():
+        assert Image.MAX_IMAGE_PIXELS is None
+        with budget.pillow_limit_lifted():  # re-entrant in one thread
+            assert Image.MAX_IMAGE_PIXELS is None
+        assert Image.MAX_IMAGE_PIXELS is None
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_dataframes_of_other_libraries_via_narwhals(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pytest.importorskip("narwhals")
+    paths = [str(tmp_path / f"{i}.png") for i in range(3)]
+    table = pa.table({"path": paths})
+    assert check_images(table) == paths
+    assert check_images(table.column("path")) == paths  # a ChunkedArray is a Series
+    with pytest.raises(ValueError, match=r"DataFrame with 2 columns \['path', 'other'\]"):
+        check_images(pa.table({"path": paths, "other": [1, 2, 3]}))
+    with pytest.raises(ValueError, match="X is empty"):
+        check_images(pa.table({"path": pa.array([], pa.string())}))
+    # pandas keeps its own route (works without narwhals) and gives the same items.
+    assert check_images(pd.DataFrame({"path": paths})) == check_images(table)

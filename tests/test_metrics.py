@@ -61,6 +61,37 @@ def test_mean_class_recall_validation(y_true, y_pred, message):
         mean_class_recall(y_true, y_pred)
 
 
+def test_mean_class_recall_is_balanced_accuracy_to_1e16_without_its_warning():
+    rng = np.random.RandomState(1)
+    for _ in range(20):
+        y_true, y_pred = rng.randint(0, 7, 300), rng.randint(0, 9, 300)  # classes 7 and 8 are never true
+        w = rng.rand(300)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the documented behaviour: no warning about classes 7 and 8
+            ours = mean_class_recall(y_true, y_pred), mean_class_recall(y_true, y_pred, sample_weight=w)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = balanced_accuracy_score(y_true, y_pred), balanced_accuracy_score(y_true, y_pred, sample_weight=w)
+        assert abs(ours[0] - theirs[0]) <= 1e-16 and abs(ours[1] - theirs[1]) <= 1e-16
+
+
+def test_mean_class_recall_refuses_a_class_without_weight():
+    # balanced_accuracy_score would leave class "b" out of the mean; here it is an error naming it.
+    with pytest.raises(ValueError, match="class 'b' of y_true has a total sample weight of 0.0; expected > 0"):
+        mean_class_recall(["a", "a", "b"], ["a", "b", "b"], sample_weight=[1, 1, 0])
+
+
+def test_metric_arguments_are_checked_by_validate_params():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'sample_weight' parameter of mean_class_recall must be an array-like or"):
+        mean_class_recall([0, 1], [0, 1], sample_weight="uniform")
+    with pytest.raises(InvalidParameterError, match="'encoding' parameter of voc_mean_average_precision must be a str among"):
+        voc_mean_average_precision([1, -1], [0.2, 0.1], encoding="devkit")
+    with pytest.raises(InvalidParameterError, match="'y_true' parameter of voc_average_precision must be an array-like"):
+        voc_average_precision(None, [0.2, 0.1])
+
+
 def test_mean_class_recall_scorer():
     X = np.zeros((12, 1))
     y = np.array([0] * 9 + [1] * 3)
@@ -213,8 +244,8 @@ def test_ap_encoding_option():
         (dict(y_true=[1, -1], y_score=[0.1]), "y_score has shape"),
         (dict(y_true=[1, 2], y_score=[0.1, 0.2]), r"y_true contains \[2\]"),
         (dict(y_true=[1, -1], y_score=[0.1, np.nan]), "NaN"),
-        (dict(y_true=[1, -1], y_score=[0.1, 0.2], method="12point"), "method must be one of"),
-        (dict(y_true=[1, -1], y_score=[0.1, 0.2], ties="random"), "ties must be one of"),
+        (dict(y_true=[1, -1], y_score=[0.1, 0.2], method="12point"), "'method' parameter of .* must be a str among"),
+        (dict(y_true=[1, -1], y_score=[0.1, 0.2], ties="random"), "'ties' parameter of .* must be a str among"),
         (dict(y_true=[1, -1], y_score=[0.1, 0.2], difficult=[True]), "difficult has shape"),
         (dict(y_true=[], y_score=[]), "empty"),
         (dict(y_true=["a", "b"], y_score=[0.1, 0.2]), "y_true must be numeric"),
@@ -301,5 +332,5 @@ def test_voc_scorer_ignores_routed_difficult_entries(multilabel):
 
 
 def test_make_voc_map_scorer_validates():
-    with pytest.raises(ValueError, match="method must be one of"):
+    with pytest.raises(ValueError, match="'method' parameter of make_voc_map_scorer must be a str among .*'11point'"):
         make_voc_map_scorer("voc07")

@@ -172,8 +172,19 @@ def test_check_class_sizes_names_small_classes_before_any_split():
     with pytest.raises(ValueError, match="leaves none to hold out for validation"):
         check_class_sizes(y, n_train=1, validation_fraction=0.2)
     assert check_class_sizes(y, n_train=1) == {"a": 5, "b": 3, "c": 4}  # no validation: 1 is enough
-    with pytest.raises(ValueError, match="n_train must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"'n_train' parameter of check_class_sizes must be an int in the range \[1, inf\)"):
         check_class_sizes(y, n_train=0)
     # The same requirement as the splitter's, which still says it in its own words.
     with pytest.raises(ValueError, match=r"PerClassSplit\(n_train=4\) needs at least 5 images per class"):
         next(PerClassSplit(n_train=4).split(np.zeros((12, 1)), y))
+
+
+def test_helpers_refuse_bad_arguments_through_validate_params():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"'fraction' parameter of validation_split must be a float in the range \(0"):
+        validation_split(Y, fraction=1.5)
+    with pytest.raises(InvalidParameterError, match="'random_state' parameter of validation_split must be"):
+        validation_split(Y, random_state="seed")
+    with pytest.raises(InvalidParameterError, match="'validation_fraction' parameter of check_class_sizes must be"):
+        check_class_sizes(Y, n_train=2, validation_fraction=0)

@@ -105,4 +105,5 @@ def test_classifier_refuses_one_shot_iterators(fitted_classifier, kind):
             getattr(fitted_classifier, method)(make(source))
     with pytest.raises(TypeError, match="one-shot iterator"):
         fitted_classifier.score(make(source), y)
-    assert fitted_classifier.predict(list(make(source))).shape == (6,)
+    # The advice works: list(X) is predicted as the collection it was made from.
+    np.testing.assert_array_equal(fitted_classifier.predict(list(make(source))), fitted_classifier.predict(source))

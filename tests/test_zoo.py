@@ -181,6 +181,7 @@ def test_dense_below_224_is_a_clear_error(vgg11):
         vgg11.forward_dense(torch.randn(1, 3, 200, 256))
 
 
+@pytest.mark.slow
 def test_dense_form_shares_the_linear_parameters():
     model = build_vgg("vgg11", num_classes=3)
     # No parameter beyond torchvision's: the dense kernels are views, not copies.
@@ -310,6 +311,7 @@ def test_offline_download_error_says_what_to_place_where(torch_home, offline):
     assert "URLError" in text and "TORCH_HOME" in text and "weights='/path/to/vgg16-397923af.pth'" in text
 
 
+@pytest.mark.slow
 def test_features_weights_use_paper_preprocessing_and_a_fresh_classifier(monkeypatch):
     torch.manual_seed(5)
     state = torchvision.models.vgg16().state_dict()

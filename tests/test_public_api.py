@@ -1,0 +1,71 @@
+"""The public API: one import path per name, datasets/metrics/splitters only in their submodules."""
+
+import importlib
+
+import pytest
+
+import skvgg
+
+PUBLIC_MODULES = ("skvgg", "skvgg.datasets", "skvgg.metrics", "skvgg.model_selection", "skvgg.experiments")
+
+
+def test_top_level_holds_estimators_networks_errors_warnings_and_cache_controls():
+    assert sorted(skvgg.__all__) == sorted(
+        [
+            "VGGClassifier",
+            "VGGFeaturizer",
+            "VGG",
+            "Preprocessing",
+            "build_vgg",
+            "list_archs",
+            "resolve_arch",
+            "CacheIntegrityWarning",
+            "CacheReadOnlyWarning",
+            "CacheWarning",
+            "DatasetDownloadError",
+            "DatasetFormatError",
+            "DatasetNotFoundError",
+            "ImageFailureWarning",
+            "ImageInputError",
+            "TrainingInterrupted",
+            "WeightsCorruptedError",
+            "WeightsError",
+            "WeightsMismatchError",
+            "WeightsUnavailableError",
+            "clear_memory_cache",
+            "clear_network_cache",
+        ]
+    )
+    for name in skvgg.__all__:
+        obj = getattr(skvgg, name)
+        if name[0].isupper() and isinstance(obj, type) and name.endswith(("Error", "Warning", "Interrupted")):
+            assert issubclass(obj, Exception), name
+
+
+@pytest.mark.parametrize(
+    "name, module",
+    [
+        ("load_caltech101", "skvgg.datasets"),
+        ("load_voc", "skvgg.datasets"),
+        ("VOC_CLASSES", "skvgg.datasets"),
+        ("mean_class_recall", "skvgg.metrics"),
+        ("voc07_map_scorer", "skvgg.metrics"),
+        ("PerClassSplit", "skvgg.model_selection"),
+        ("CALTECH101_PROTOCOL", "skvgg.model_selection"),
+        ("run_transfer", "skvgg.experiments"),
+    ],
+)
+def test_datasets_metrics_and_splitters_live_only_in_their_submodule(name, module):
+    assert name in importlib.import_module(module).__all__
+    assert not hasattr(skvgg, name)
+
+
+def test_every_public_name_has_one_import_path():
+    owners = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            getattr(module, name)  # listed names exist
+            owners.setdefault(name, []).append(module_name)
+    shared = {name: modules for name, modules in owners.items() if len(modules) > 1}
+    assert shared == {}
