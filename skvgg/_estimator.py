@@ -5,7 +5,6 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -40,11 +39,12 @@ SHARED_CONSTRAINTS: dict = {
 }
 
 
-def check_labels(y, owner: str) -> np.ndarray:
+def check_labels(y, owner: str, classes: np.ndarray | None = None) -> np.ndarray:
     """``y`` as a 1-D array of classification labels (a one-column 2-D ``y`` is raveled).
 
     Raises a ``ValueError`` for a missing ``y``, another shape, and NaN, infinite or
-    None labels (naming their indices), and for continuous targets.
+    None labels (naming their indices), and for continuous targets; then for a single
+    class, or, given the ``classes`` of a warm start, for labels outside them.
     """
     if y is None:
         raise ValueError(f"{owner} requires y to be passed, but the target y is None (one label per image)")
@@ -63,6 +63,12 @@ def check_labels(y, owner: str) -> np.ndarray:
         if missing:
             raise ValueError(f"y contains missing labels (None or NaN) at indices {missing[:10]}")
     check_classification_targets(y)
+    if classes is not None:
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if unseen.size:
+            raise ValueError(f"warm_start=True cannot add classes: {unseen.tolist()} were not in classes_")
+    elif len(np.unique(y)) < 2:
+        raise ValueError(f"y has a single class ({y[0]!r}): one class, where a classifier needs at least two")
     return y
 
 

@@ -54,6 +54,17 @@ class PlateauSchedule:
         self.reference, self.stalled = best, 0
         self.best_epoch = None
 
+    @classmethod
+    def resumed(cls, history: list, best_loss: float | None, monitor: str, patience: int, max_cuts: int) -> PlateauSchedule:
+        """The schedule after the epochs of ``history`` (a warm start): its cuts and epochs count, and
+        its best loss carries over when the last fit watched the same kind of loss (``monitor``)."""
+        previous = [h for h in history if "monitor" in h]
+        same = previous and previous[-1]["monitor"] == monitor and best_loss is not None
+        return cls(
+            patience, max_cuts, best=best_loss if same else math.inf,
+            cuts=sum(1 for h in history if h.get("lr_cut")), epoch=len(history),
+        )  # fmt: skip
+
     def update(self, loss: float) -> tuple[bool, str]:
         """Record one epoch's loss; return ``(lowest_so_far, action)``, action ``"keep"``, ``"cut"`` or ``"stop"``."""
         self.epoch += 1

@@ -22,9 +22,9 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
 from ._schedule import PlateauSchedule
+from .cuda import DeviceRunner
 from .network import VGG
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
-from .cuda import DeviceRunner
 from .runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
 from .views import random_view
 from .weights import Preprocessing

@@ -7,7 +7,6 @@ about the network (the trained part's boundary, freezing, the new head) is
 
 from __future__ import annotations
 
-import math
 import numbers
 import time
 
@@ -20,6 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
+from ._evaluation import check_scale_jitter, class_posteriors, test_time_groups
 from ._persistence import restore_network, saved_state
 from ._schedule import PlateauSchedule
 from ._training import (
@@ -33,12 +33,9 @@ from ._training import (
     split_holdout,
 )
 from .architectures import resolve_arch
-from .cuda import DeviceRunner
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
-from .pipeline import ViewGroup, describe, evaluation_groups
 from .runtime import resolve_device, resolve_precision
-from .views import grid_views
 from .weights import Preprocessing, resolve_weights
 
 __all__ = ["VGGClassifier", "TrainingInterrupted", "HEAD_INIT_STD", "MIN_STEPS_PER_EPOCH"]
@@ -278,15 +275,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     # --- parameter and target checks -------------------------------------------------------
 
     def _check_params(self):
-        crop = (self.preprocessing or Preprocessing()).crop_size
-        jitter = self.scale_jitter
-        if jitter is not None and not isinstance(jitter, numbers.Integral):
-            jitter = check_scales(jitter, "scale_jitter", crop)
-            if len(jitter) != 2 or jitter[0] > jitter[1]:
-                raise ValueError(f"scale_jitter={self.scale_jitter!r}: expected S or a range (Smin, Smax) with Smin <= Smax")
-        elif jitter is not None and jitter < crop:
-            raise ValueError(f"scale_jitter={jitter} is smaller than the {crop} px training crop")
-        self._jitter_ = jitter
+        self._jitter_ = check_scale_jitter(self.scale_jitter, (self.preprocessing or Preprocessing()).crop_size)
         self.eval_scales_ = check_scales(self.eval_scales, "eval_scales")
         if self.multi_crop and self.eval_scales_ is None:
             raise ValueError("multi_crop needs eval_scales (the test scales Q whose 5x5 grids of crops are evaluated)")
@@ -294,14 +283,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     def _check_y(self, y, warm: bool):
         """``y`` as a 1-D array of classification labels: for this fit's classes, or within
         ``classes_`` on a warm start. Checked before ``X``, as scikit-learn's checks expect."""
-        y = check_labels(y, type(self).__name__)
-        if warm:
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(f"warm_start=True cannot add classes: {unseen.tolist()} were not in classes_")
-        elif len(np.unique(y)) < 2:
-            raise ValueError(f"y has a single class ({y[0]!r}): one class, where a classifier needs at least two")
-        return y
+        return check_labels(y, type(self).__name__, classes=self.classes_ if warm else None)
 
     # --- the network ---------------------------------------------------------------------
 
@@ -342,18 +324,6 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             for group in optimizer.param_groups:
                 group["lr"] = self._lr_now
         return optimizer
-
-    def _schedule(self, monitor: str) -> PlateauSchedule:
-        """The plateau schedule, continued on a warm start that watches the same kind of loss."""
-        previous = [h for h in self.history_ if "monitor" in h]
-        same = previous and previous[-1]["monitor"] == monitor and self.best_loss_ is not None
-        return PlateauSchedule(
-            self.lr_patience,
-            self.max_lr_cuts,
-            best=self.best_loss_ if same else math.inf,
-            cuts=sum(1 for h in self.history_ if h.get("lr_cut")),
-            epoch=len(self.history_),
-        )
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -416,7 +386,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             run.cached = frozen_activations(run)  # the frozen part sees the same view every epoch: run it once
         progress = Progress(self.history_, self.best_loss_, self.best_score_)
         try:
-            fit_epochs(run, self._schedule(run.monitor), progress, self.max_epochs, started)
+            schedule = PlateauSchedule.resumed(self.history_, self.best_loss_, run.monitor, self.lr_patience, self.max_lr_cuts)
+            fit_epochs(run, schedule, progress, self.max_epochs, started)
         finally:
             self._lr_now, self.best_loss_, self.best_score_ = run.lr, progress.best_loss, progress.best_score
         self._optimizer_state = optimizer.state_dict()
@@ -426,46 +397,14 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     # --- prediction ----------------------------------------------------------------------
 
-    def _eval_groups(self, single_view: bool, multi_crop):
-        pre = self.preprocessing_
-
-        def make_groups(image, index):
-            if single_view or self.eval_scales_ is None:
-                return evaluation_groups(image, pre, None, self.eval_flip and not single_view)
-            # One group per scale and method: with "combine", dense and multi-crop have
-            # as many groups each, so their posteriors weigh equally (paper, Table 5).
-            groups = []
-            if multi_crop in (False, "combine"):
-                groups += evaluation_groups(image, pre, self.eval_scales_, self.eval_flip)
-            if multi_crop in (True, "combine"):
-                groups += [ViewGroup(grid_views(image, q, pre.crop_size, mirror=self.eval_flip)) for q in self.eval_scales_]
-            return groups
-
-        return make_groups
-
     def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
-        network = self._get_network()
-        network.eval()
-        device = next(network.parameters()).device
-        out = None
-        for index, value in describe(
-            network,
-            items,
-            indices,
-            self._eval_groups(single_view, self.multi_crop if multi_crop is None else multi_crop),
-            layers=list(layers),
-            preprocessing=self.preprocessing_,
-            pooling="avg",
-            post=(lambda logits: torch.softmax(logits, dim=1)) if post == "softmax" else None,
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            dtype=resolve_precision(self.precision, device),
-            max_pixels=self.max_pixels,
-        ):
-            if out is None:
-                out = np.empty((len(indices), len(value)), dtype=np.float32)
-            out[np.searchsorted(indices, index)] = value
-        return out
+        multi_crop = self.multi_crop if multi_crop is None else multi_crop
+        groups = test_time_groups(self.preprocessing_, self.eval_scales_, self.eval_flip, multi_crop, single_view)
+        return class_posteriors(
+            self._get_network(), items, indices, groups,
+            pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self.precision,
+            batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
+        )  # fmt: skip
 
     def predict_proba(self, X):
         """Class posteriors, averaged over the test views (``eval_scales``, ``eval_flip``, ``multi_crop``).

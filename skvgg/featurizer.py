@@ -14,9 +14,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from . import gpudecode
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
 from .architectures import resolve_arch
-from . import gpudecode
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
