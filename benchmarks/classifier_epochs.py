@@ -24,7 +24,7 @@ import torch
 from featurizer_speed import make_jpegs
 
 from skvgg import VGGClassifier
-from skvgg.classifier import passes_per_epoch
+from skvgg._training import passes_per_epoch
 
 
 def run(paths, labels, epochs, **params):

@@ -1,6 +1,6 @@
-"""Exact samples of 16-bit colour files, which Pillow reduces to 8 bits.
+"""Exact samples of 16-bit color files, which Pillow reduces to 8 bits.
 
-Pillow has no 16-bit-per-channel colour mode: 16-bit RGB(A) and gray+alpha PNGs, and
+Pillow has no 16-bit-per-channel color mode: 16-bit RGB(A) and gray+alpha PNGs, and
 16-bit RGB(A) TIFFs, open as 8-bit images that keep the high byte of each sample,
 ``floor(v / 256)``, up to one level away from ``round(v / 257)``, the scaling used for
 every other 16-bit input. Two routes through public API give the 16-bit samples:
@@ -43,12 +43,12 @@ def is_deep_png(fp, img):
     if img.format != "PNG" or img.mode not in ("RGB", "RGBA"):
         return False
     fp.seek(0)
-    head = fp.read(26)  # signature, IHDR length and type, width, height, bit depth, colour type
+    head = fp.read(26)  # signature, IHDR length and type, width, height, bit depth, color type
     return len(head) == 26 and head.startswith(_PNG_SIGNATURE) and head[24] == 16 and head[25] in _PNG_COLOR_TYPES
 
 
 def is_deep_png_or_tiff(fp, img):
-    """Whether ``img`` is a 16-bit colour PNG or TIFF (the TIFF may still be of a layout not read here)."""
+    """Whether ``img`` is a 16-bit color PNG or TIFF (the TIFF may still be of a layout not read here)."""
     return is_deep_png(fp, img) or is_deep_tiff(img)
 
 

@@ -8,21 +8,21 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .architectures import resolve_arch
 from . import gpudecode
+from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
+from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
 from .pipeline import describe, evaluation_groups
-from .runtime import resolve_device, resolve_precision, shared_network
-from .weights import Preprocessing, resolve_weights
-from .zoo import build_vgg
+from .runtime import resolve_device, resolve_precision
+from .weights import resolve_weights
 
 __all__ = ["VGGFeaturizer", "ImageFailureWarning"]
 
@@ -31,7 +31,7 @@ class ImageFailureWarning(UserWarning):
     """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
 
 
-class VGGFeaturizer(TransformerMixin, BaseEstimator):
+class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     """Turn images into VGG descriptors (fc7, fc6, logits or pooled conv maps).
 
     A transformer for the start of a scikit-learn Pipeline: ``X`` is a list of image
@@ -45,7 +45,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         Network, see :func:`skvgg.list_archs` (paper letters accepted). A list stacks
         the descriptors of several networks computed from one decoding of each image:
         ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
-    weights : default="imagenet"
+    weights : None, str, weights enum, path, dict or list of these, default="imagenet"
         As in :func:`skvgg.build_vgg`: ``"imagenet"``, a torchvision weights name or
         enum, a checkpoint path, a state_dict, or None (random, seeded by
         ``random_state``); with several networks, one value for all (None or
@@ -67,18 +67,18 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     scale_pooling : {"mean", "stack"}, default="mean"
         Across several scales: average the descriptors, or concatenate them (the
         paper stacks for Caltech and averages for VOC).
-    preprocessing : Preprocessing, optional
-        Overrides the weights' input normalisation.
+    preprocessing : Preprocessing or None, default=None
+        Overrides the weights' input normalisation and view sizes.
     batch_size : int, default=32
         Network inputs per forward pass (mirror images count). Lowered automatically,
         with a warning, when the device runs out of memory.
-    device : str, default="auto"
+    device : str or torch.device, default="auto"
         ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
         Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
         (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
         elsewhere. The output is float32 in every case.
-    num_workers : int, optional
+    num_workers : int or None, default=None
         Threads decoding and resizing images ahead of the network (0: in the calling
         thread). Default: ``min(8, os.cpu_count())``.
     decode : {"cpu", "gpu"}, default="cpu"
@@ -89,7 +89,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         slightly from "cpu" (decoder and resize arithmetic; see ``docs/featurizer.md``).
     verbose : bool or int, default=False
         Show a progress bar over images.
-    cache : None, True or path, default=None
+    cache : None, bool, str or os.PathLike, default=None
         Per-image descriptor cache: None is off, True keeps descriptors in this
         process's memory (shared by clones, so a grid search over later steps computes
         each image once), a directory keeps them on disk for other processes and runs.
@@ -111,20 +111,33 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     layers_ : list of str
+        The layers described, in output order (``layer`` checked).
     archs_ : list of str
+        The resolved architecture name of each network (``arch`` checked).
     scales_ : tuple of int or None
+        The checked ``scales`` (None: the single centre view).
     preprocessing_ : Preprocessing
+        The input normalisation and view sizes in use (the first network's).
+    preprocessings_ : list of Preprocessing
+        Each network's input normalisation.
     weights_identity_ : str
         What the descriptors were computed with (enum name, file, or random seed).
     device_ : str
         The device resolved at fit time.
     n_features_out_ : int
+        Width of a descriptor row (the columns of :meth:`transform`).
     failures_ : list of dict
         Images the last ``transform`` could not read (``on_error="nan"``), each with
         ``index``, ``path`` and ``reason``.
     decode_counts_ : dict
         With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
         (``"gpu"``) and with PIL (``"cpu"``).
+
+    See Also
+    --------
+    VGGClassifier : Fine-tunes the network on labelled images instead of describing them.
+    skvgg.build_vgg : The network itself, for use in PyTorch.
+    sklearn.preprocessing.Normalizer : L2-normalises descriptors before a linear classifier, as the paper does.
 
     Examples
     --------
@@ -137,29 +150,23 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        **SHARED_CONSTRAINTS,
         "arch": [str, list, tuple],
-        "weights": "no_validation",
         "layer": [str, list, tuple],
         "pooling": [StrOptions({"avg", "max"})],
         "scales": [None, Interval(numbers.Integral, DENSE_MIN_SIZE, None, closed="left"), list, tuple],
         "flip": ["boolean"],
         "scale_pooling": [StrOptions({"mean", "stack"})],
-        "preprocessing": [None, Preprocessing],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "precision": [StrOptions({"auto", "float32", "bfloat16", "float16"})],
-        "num_workers": [None, Interval(numbers.Integral, 0, None, closed="left")],
         "decode": [StrOptions({"cpu", "gpu"})],
-        "verbose": ["verbose"],
         "cache": [None, "boolean", str, os.PathLike],
         "on_error": [StrOptions({"raise", "nan"})],
-        "max_pixels": [None, Interval(numbers.Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
     }
+    _runtime_attributes = ("_networks",)
 
     def __init__(
         self,
         arch="vgg16",
+        *,
         weights="imagenet",
         layer="fc7",
         pooling="avg",
@@ -206,9 +213,17 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         Nothing is learned from the images: ``X`` and ``y`` are accepted for Pipeline
         compatibility, and ``X`` is checked cheaply (no decoding) when given.
 
+        Parameters
+        ----------
+        X : sequence of images or None, default=None
+            Checked as :meth:`transform` would (container, not contents).
+        y : None
+            Ignored.
+
         Returns
         -------
         self : VGGFeaturizer
+            The fitted featurizer.
         """
         archs, weights = self._arch_weights()
         specs = [resolve_arch(arch) for arch in archs]
@@ -300,36 +315,15 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
             return self._networks
         device = resolve_device(self.device)
         _, weights = self._arch_weights()
-        networks = []
-        for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_):
-
-            def build(arch=arch, w=w, seed=seed):
-                if seed is not None:
-                    with torch.random.fork_rng(devices=[]):
-                        torch.manual_seed(seed)
-                        network = build_vgg(arch, None)
-                else:
-                    network = build_vgg(arch, w, preprocessing=self.preprocessing)
-                network.requires_grad_(False)
-                # channels_last: oneDNN and cuDNN both run VGG's 3x3 convolutions faster in
-                # NHWC (measured 1.2x on a 2-core CPU, benchmarks/featurizer_speed.py).
-                return network.to(device, memory_format=torch.channels_last).eval()
-
-            networks.append(shared_network((arch, identity, str(device)), build))
-        self._networks = networks
-        return networks
+        self._networks = [
+            load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
+            for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
+        ]
+        return self._networks
 
     def _get_network(self):
         """The first (usually only) network."""
         return self._get_networks()[0]
-
-    def __getstate__(self):
-        # The weights are re-obtained from their source on first use: a pickled
-        # featurizer stays small and loads on a machine with another device.
-        # object.__getstate__ returns the instance's own __dict__: copy before editing.
-        state = dict(super().__getstate__())
-        state["_networks"] = None
-        return state
 
     # --- transforming ----------------------------------------------------------------------
 
@@ -341,6 +335,7 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         X : sequence of paths, PIL images or arrays; 4-D array or tensor; Series or
             one-column DataFrame of paths. One-shot iterators (generators, ``map``)
             are refused with a ``TypeError``: pass ``list(X)``.
+            The images to describe.
 
         Returns
         -------
@@ -446,6 +441,11 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names such as ``fc7_0000`` or, for stacked scales, ``fc7_q384_0000``.
 
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the input is images).
+
         Returns
         -------
         feature_names_out : ndarray of str objects
@@ -464,7 +464,4 @@ class VGGFeaturizer(TransformerMixin, BaseEstimator):
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.requires_fit = True
-        tags.input_tags.string = True  # file paths
-        return tags
+        return image_transformer_tags(super().__sklearn_tags__())

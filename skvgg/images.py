@@ -14,7 +14,7 @@ concept each:
 - :func:`check_images` (:mod:`skvgg._inputs`) validates the container cheaply (no
   file I/O, no decoding) and returns a plain list of items;
 - :func:`load_rgb` turns one item into a fully loaded 8-bit RGB
-  :class:`PIL.Image.Image` (decoding: :mod:`skvgg._decode`, 16-bit colour files:
+  :class:`PIL.Image.Image` (decoding: :mod:`skvgg._decode`, 16-bit color files:
   :mod:`skvgg._deep16`, opening files: :mod:`skvgg._files`; pixel conventions are
   described in :mod:`skvgg._decode`);
 - :func:`image_key` gives a content key for caching descriptors;
@@ -143,9 +143,9 @@ def load_rgb(item, index=None, max_pixels="auto"):
     converted by PIL. Deeper modes are scaled by their full range, where
     ``convert`` would clip: ``'I;16*'`` and ``'I'`` (read as 16-bit data;
     values outside ``[0, 65535]`` are an error) by ``round(v / 257)``,
-    ``'F'`` (read as ``[0, 1]``) by ``round(255 * x)``. 16-bit colour PNGs
+    ``'F'`` (read as ``[0, 1]``) by ``round(255 * x)``. 16-bit color PNGs
     (decoded by torchvision) and 16-bit RGB(A) TIFFs (read from their strips)
-    get ``round(v / 257)`` too; the 16-bit colour TIFFs that
+    get ``round(v / 257)`` too; the 16-bit color TIFFs that
     :mod:`skvgg._deep16` cannot read (tiled, or compressed other than by
     Deflate, LZW or PackBits) keep Pillow's 8-bit reading, ``floor(v / 256)``,
     at most one level lower. ICC profiles are ignored. PIL's global

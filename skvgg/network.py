@@ -29,11 +29,26 @@ from torch import nn
 
 from .architectures import ArchSpec, resolve_arch
 
-__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "check_scales"]
+__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "LINEAR_INIT_STD", "check_scales", "init_linear_"]
 
 FC_LAYERS = ("fc6", "fc7", "logits")
 #: Smallest input side for the dense form: five 2x pools must leave fc6's 7x7 window.
 DENSE_MIN_SIZE = 7 * 32
+#: torchvision's initialisation of linear layers: N(0, 0.01) weights (a standard deviation;
+#: the fine-tuner follows the paper's variance of 1e-2 instead, see skvgg.classifier).
+LINEAR_INIT_STD = 0.01
+
+# train_layers="head"/"classifier" and the fc names, as the activation that feeds them.
+_NAMED_BOUNDARIES = {"head": "fc7", "fc8": "fc7", "logits": "fc7", "fc7": "fc6", "classifier": "pool5", "fc6": "pool5"}
+# For a boundary among the fc activations: how many classifier modules lie before the trained part.
+_CLASSIFIER_FROZEN = {"fc6": 2, "fc7": 5}
+
+
+def init_linear_(linear: nn.Linear, std: float = LINEAR_INIT_STD) -> nn.Linear:
+    """Re-initialise ``linear`` in place: N(0, ``std``) weights, zero bias."""
+    nn.init.normal_(linear.weight, 0, std)
+    nn.init.zeros_(linear.bias)
+    return linear
 
 
 def check_scales(value, name: str, minimum: int = DENSE_MIN_SIZE, distinct: bool = False):
@@ -109,12 +124,18 @@ class VGG(nn.Module):
         The resolved architecture.
     layer_names : tuple of str
         Every activation :meth:`extract` can return, in forward order.
+    feature_index : dict of str to int
+        For each convolution and pool activation (``"conv3_2"``, ``"pool3"``...), the
+        position in ``features`` of the module whose output it is (a convolution's
+        activation is taken after its ReLU).
+    num_classes : int
+        Width of fc8.
     """
 
     def __init__(self, arch="vgg16", num_classes: int = 1000, dropout: float = 0.5, init_weights: bool = True):
         super().__init__()
         self.spec = resolve_arch(arch)
-        self.features, self._feature_index = _make_features(self.spec)
+        self.features, self.feature_index = _make_features(self.spec)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
             nn.Linear(512 * 7 * 7, 4096),
@@ -134,16 +155,94 @@ class VGG(nn.Module):
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)
                 elif isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, 0, 0.01)
-                    nn.init.zeros_(m.bias)
+                    init_linear_(m)
 
     @property
     def layer_names(self) -> tuple[str, ...]:
-        return tuple(self._feature_index) + FC_LAYERS
+        return tuple(self.feature_index) + FC_LAYERS
 
     @property
     def num_classes(self) -> int:
         return self.classifier[6].out_features
+
+    # --- fine-tuning: the new head, the frozen part ------------------------------------------
+
+    def reset_head(self, num_classes: int | None = None, std: float = LINEAR_INIT_STD) -> nn.Linear:
+        """Give fc8 (``classifier[6]``) ``num_classes`` outputs and fresh N(0, ``std``) weights, zero bias.
+
+        The layer is replaced only when its width changes (on the same device and dtype);
+        otherwise it is re-initialised in place. Returns the head.
+        """
+        head = self.classifier[6]
+        if num_classes is not None and num_classes != head.out_features:
+            head = nn.Linear(head.in_features, int(num_classes), device=head.weight.device, dtype=head.weight.dtype)
+            self.classifier[6] = head
+        return init_linear_(head, std)
+
+    def boundary(self, train_layers: str) -> str | None:
+        """The activation that feeds the first trained layer of ``train_layers`` (None: everything trains).
+
+        ``train_layers`` is ``"all"``, ``"head"`` (fc8), ``"classifier"`` (fc6-fc8), an fc
+        name (``"fc6"``, ``"fc7"``, ``"fc8"``/``"logits"``), a convolution (trained with
+        everything after it: the boundary is the activation before it) or a pool
+        (everything after the pool trains).
+
+        Raises
+        ------
+        ValueError
+            For a name that is none of these, listing the valid ones.
+        """
+        if train_layers == "all":
+            return None
+        if train_layers in _NAMED_BOUNDARIES:
+            return _NAMED_BOUNDARIES[train_layers]
+        names = list(self.feature_index)
+        if train_layers in names and train_layers.startswith("pool"):
+            return train_layers
+        if train_layers in names and train_layers.startswith("conv"):
+            position = names.index(train_layers)
+            return names[position - 1] if position > 0 else None
+        raise ValueError(
+            f"train_layers={train_layers!r}: expected 'head', 'classifier', 'all', or a layer of {self.spec.name}: "
+            f"{names + ['fc6', 'fc7', 'fc8']}"
+        )
+
+    def frozen_modules(self, boundary: str | None) -> list[nn.Module]:
+        """The modules up to and including the one that outputs ``boundary``, in forward order."""
+        if boundary is None:
+            return []
+        if boundary in self.feature_index:
+            return list(self.features[: self.feature_index[boundary] + 1])
+        if boundary not in _CLASSIFIER_FROZEN:
+            raise ValueError(f"boundary={boundary!r}: expected None, a conv or pool activation, 'fc6' or 'fc7'")
+        return [*self.features, self.avgpool, *self.classifier[: _CLASSIFIER_FROZEN[boundary]]]
+
+    def frozen_state_keys(self, boundary: str | None) -> set[str]:
+        """The ``state_dict`` keys of :meth:`frozen_modules` (what fine-tuning from ``boundary`` never changes)."""
+        frozen = {id(module) for module in self.frozen_modules(boundary)}
+        keys = set()
+        for prefix, module in self.named_modules():
+            if id(module) in frozen and not list(module.children()):
+                keys.update(f"{prefix}.{key}" for key in module.state_dict())
+        return keys
+
+    def freeze(self, boundary: str | None) -> list[nn.Parameter]:
+        """Freeze what comes before ``boundary`` (no gradient); everything after trains. Returns the trained parameters."""
+        self.requires_grad_(True)
+        for module in self.frozen_modules(boundary):
+            module.requires_grad_(False)
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def train_from(self, boundary: str | None) -> VGG:
+        """Training mode for the part after ``boundary``; the frozen part stays in eval mode.
+
+        So frozen BatchNorm keeps its running statistics, and dropout feeding a frozen
+        layer stays off. Returns the network.
+        """
+        self.train()
+        for module in self.frozen_modules(boundary):
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Standard form: ``(N, 3, H, W)`` -> logits ``(N, num_classes)``, as torchvision."""
@@ -184,7 +283,7 @@ class VGG(nn.Module):
         if unknown or not wanted:
             raise ValueError(f"Unknown layer(s) {unknown or wanted}; expected names from {list(self.layer_names)}")
         out: dict[str, torch.Tensor] = {}
-        by_index = {i: name for name, i in self._feature_index.items() if name in wanted}
+        by_index = {i: name for name, i in self.feature_index.items() if name in wanted}
         last = max(by_index, default=-1)
         needs_fc = any(name in FC_LAYERS for name in wanted)
         if needs_fc:
@@ -207,7 +306,7 @@ class VGG(nn.Module):
         if layer in FC_LAYERS:
             return (self.num_classes,) if layer == "logits" else (4096,)
         channels = 3
-        for module in self.features[: self._feature_index[layer] + 1]:
+        for module in self.features[: self.feature_index[layer] + 1]:
             if isinstance(module, nn.Conv2d):
                 channels = module.out_channels
             elif isinstance(module, nn.MaxPool2d):
@@ -223,7 +322,7 @@ class VGG(nn.Module):
         At 224x224 VGG16 costs 15.47 GMACs either way.
         """
         macs, channels, h, w = 0, 3, height, width
-        stop = self._feature_index.get(layer, len(self.features) - 1)
+        stop = self.feature_index.get(layer, len(self.features) - 1)
         for module in self.features[: stop + 1]:
             if isinstance(module, nn.Conv2d):
                 k = module.kernel_size[0]
@@ -250,8 +349,8 @@ class VGG(nn.Module):
         """
         if layer is None:
             return self(x)
-        if layer in self._feature_index:
-            for module in self.features[self._feature_index[layer] + 1 :]:
+        if layer in self.feature_index:
+            for module in self.features[self.feature_index[layer] + 1 :]:
                 x = module(x)
             return self.classifier(torch.flatten(self.avgpool(x), 1))
         start = {"fc6": 2, "fc7": 5}.get(layer)

@@ -1,6 +1,6 @@
 """Generate miniature dataset trees in the real on-disk layouts, for tests and examples.
 
-Every image is a tiny real JPEG file (40x30 pixels by default, a colour that
+Every image is a tiny real JPEG file (40x30 pixels by default, a color that
 depends on its name), so that the trees can be read by the loaders of
 :mod:`skvgg.datasets` *and* decoded by the featurizer. Each ``make_*``
 function returns the dataset directory as a :class:`pathlib.Path` (the
@@ -107,9 +107,9 @@ VOC_IMAGES = {
 def write_image(path, size=(40, 30), fmt=None):
     """Write a small real image file (JPEG unless the extension says otherwise).
 
-    The background colour depends on the parent folder (the class, in the class-folder
-    layouts), shifted a little per file, and a stripe's colour and place depend on the
-    file name: images differ, and their class can be learned from their colour.
+    The background color depends on the parent folder (the class, in the class-folder
+    layouts), shifted a little per file, and a stripe's color and place depend on the
+    file name: images differ, and their class can be learned from their color.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

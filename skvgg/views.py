@@ -26,8 +26,8 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from .images import ImageInputError, current_max_pixels
 from ._resample import bilinear_region
+from .images import ImageInputError, current_max_pixels
 
 __all__ = [
     "rescaled_size",

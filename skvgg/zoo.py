@@ -6,10 +6,9 @@ import numbers
 from dataclasses import replace
 
 import torch
-from torch import nn
 
 from .architectures import resolve_arch
-from .network import VGG
+from .network import VGG, init_linear_
 from .weights import Preprocessing, check_state_dict, load_state_dict, resolve_weights
 
 __all__ = ["build_vgg"]
@@ -102,10 +101,11 @@ def build_vgg(
             fresh = ()
         check_state_dict(model, state, ignore=fresh, source=f"checkpoint {resolved.identity}")
         model.load_state_dict({k: v for k, v in state.items() if not k.startswith(fresh)}, strict=False)
-        for name, module in model.named_modules():
-            if fresh and isinstance(module, nn.Linear) and (name + ".").startswith(fresh):
-                nn.init.normal_(module.weight, 0, 0.01)
-                nn.init.zeros_(module.bias)
+        if fresh == ("classifier.",):  # a features-only checkpoint: fc6 and fc7 are new too
+            init_linear_(model.classifier[0])
+            init_linear_(model.classifier[3])
+        if fresh:
+            model.reset_head()
     model.preprocessing = resolved.preprocessing
     # Keep the description, not a second reference to the tensors.
     model.weights_info = replace(resolved, state_dict=None)

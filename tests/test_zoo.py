@@ -82,7 +82,7 @@ def test_config_c_has_1x1_convs_closing_blocks_3_to_5():
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     kernels = [m.kernel_size[0] for m in convs]
     assert kernels == [3, 3, 3, 3, 3, 3, 1, 3, 3, 1, 3, 3, 1]
-    index = model._feature_index
+    index = model.feature_index
     for name in ("conv3_3", "conv4_3", "conv5_3"):
         conv = model.features[index[name] - 1]
         assert conv.kernel_size == (1, 1) and conv.padding == (0, 0)
@@ -107,7 +107,7 @@ def test_state_dict_keys_and_shapes_equal_torchvision(arch):
 
 
 def test_vgg16_conv_names_are_caffe_indices():
-    index = meta_model("vgg16")._feature_index
+    index = meta_model("vgg16").feature_index
     convs = [index[f"conv{b}_{i}"] - 1 for b, n in zip(range(1, 6), (2, 2, 3, 3, 3)) for i in range(1, n + 1)]
     assert convs == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
 
@@ -209,7 +209,7 @@ def test_extract_stops_after_the_deepest_requested_layer(vgg11, monkeypatch):
         monkeypatch.setattr(module, "forward", (lambda f, i: lambda x: calls.append(i) or f(x))(module.forward, i))  # noqa: B023 (bound by the outer lambda)
     with torch.inference_mode():
         vgg11.extract(torch.randn(1, 3, 64, 64), "conv3_2")
-    assert max(calls) == vgg11._feature_index["conv3_2"]
+    assert max(calls) == vgg11.feature_index["conv3_2"]
 
 
 def test_extract_rejects_unknown_layers(vgg11):

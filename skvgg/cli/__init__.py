@@ -21,6 +21,7 @@ import os
 import sys
 
 from . import _archs, _demo, _featurize, _transfer
+
 # _cli_words and _network_params: importable from skvgg.cli, where they were before the split.
 from ._messages import CommandError, _cli_words, _error_message, _run  # noqa: F401
 from ._options import _network_params  # noqa: F401
