@@ -63,11 +63,12 @@ def is_deep_tiff(img):
 def deep_png_samples(fp):
     """The uint16 samples ``(H, W, C)`` of a 16-bit PNG file, C in (2, 3, 4)."""
     import torch
-    from torchvision.io import ImageReadMode, decode_image
+
+    from ._tvio import decode_unchanged
 
     fp.seek(0)
     data = torch.frombuffer(bytearray(fp.read()), dtype=torch.uint8)
-    samples = decode_image(data, mode=ImageReadMode.UNCHANGED)
+    samples = decode_unchanged(data)
     if samples.dtype != torch.uint16:
         raise ValueError(f"torchvision decoded a 16-bit PNG as {samples.dtype}")
     # numpy has no view of torch.uint16: reinterpret the same bytes.

@@ -235,12 +235,9 @@ def _check_array(item, index):
 
 
 def _batch_layout(shape, channels_last):
-    """'nhwc' or 'nchw' for a 4-D batch shape, or None."""
-    nhwc = shape[3] in (1, 3, 4)
-    nchw = shape[1] in (1, 3)
-    if channels_last:
-        return "nhwc" if nhwc else "nchw" if nchw else None
-    return "nchw" if nchw else "nhwc" if nhwc else None
+    """'nhwc' or 'nchw' for a 4-D batch shape, or None: the layout of its images."""
+    layout = _item_layout(shape[1:], channels_last)
+    return "n" + layout if layout else None
 
 
 def _split_batch(X, kind):

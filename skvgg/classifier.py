@@ -121,6 +121,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         With ``eval_scales``: True replaces dense evaluation by the paper's multi-crop
         (a 5x5 grid of 224 crops and their mirrors per scale); ``"combine"`` averages the
         dense and multi-crop posteriors (the paper's best single-network result).
+        The three test-time parameters are read when predicting: ``set_params`` on a
+        fitted model changes how it is evaluated, without refitting.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss, as in scikit-learn's classifiers.
     preprocessing : Preprocessing or None, default=None
@@ -170,8 +172,6 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         The device the network was trained on.
     preprocessing_ : Preprocessing
         The input normalisation and view sizes in use (the weights' or ``preprocessing``).
-    eval_scales_ : tuple of int or None
-        The checked ``eval_scales``.
 
     See Also
     --------
@@ -276,9 +276,16 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     def _check_params(self):
         self._jitter_ = check_scale_jitter(self.scale_jitter, (self.preprocessing or Preprocessing()).crop_size)
-        self.eval_scales_ = check_scales(self.eval_scales, "eval_scales")
-        if self.multi_crop and self.eval_scales_ is None:
+        self._test_scales()
+
+    def _test_scales(self):
+        """The checked ``eval_scales``. The test-time parameters (``eval_scales``, ``eval_flip``,
+        ``multi_crop``) are read when predicting, so one fitted model is evaluated in several
+        modes with ``set_params``, as the paper's Tables 3-5 do, without refitting."""
+        scales = check_scales(self.eval_scales, "eval_scales")
+        if self.multi_crop and scales is None:
             raise ValueError("multi_crop needs eval_scales (the test scales Q whose 5x5 grids of crops are evaluated)")
+        return scales
 
     def _check_y(self, y, warm: bool):
         """``y`` as a 1-D array of classification labels: for this fit's classes, or within
@@ -399,7 +406,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
         multi_crop = self.multi_crop if multi_crop is None else multi_crop
-        groups = test_time_groups(self.preprocessing_, self.eval_scales_, self.eval_flip, multi_crop, single_view)
+        groups = test_time_groups(self.preprocessing_, self._test_scales(), self.eval_flip, multi_crop, single_view)
         return class_posteriors(
             self._get_network(), items, indices, groups,
             pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self.precision,

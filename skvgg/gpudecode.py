@@ -31,6 +31,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F2
 
+from ._tvio import decode_jpegs
 from .images import DEFAULT_MAX_PIXELS, current_max_pixels, decoding
 from .pipeline import ViewGroup
 from .views import crop_with_mirror
@@ -280,10 +281,8 @@ def _read_encoded(item, max_pixels) -> _Encoded | None:
 
 def _decode_jpegs(encoded: list, device: torch.device) -> list:
     """Decoded ``(3, H, W)`` uint8 tensors on ``device``, or None for each image the decoder refused."""
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     try:
-        return decode_jpeg([e.data for e in encoded], mode=ImageReadMode.RGB, device=device)
+        return decode_jpegs([e.data for e in encoded], device)
     except RuntimeError:
         if len(encoded) == 1:
             return [None]
@@ -364,13 +363,11 @@ def check_gpu_decoding(device) -> None:
     """Raise a ``ValueError`` saying why JPEG files cannot be decoded on ``device`` (a tiny test decode)."""
     import io
 
-    from torchvision.io import ImageReadMode, decode_jpeg
-
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 60)).save(buffer, format="JPEG")
     data = torch.frombuffer(bytearray(buffer.getvalue()), dtype=torch.uint8)
     try:
-        decoded = decode_jpeg([data], mode=ImageReadMode.RGB, device=device)[0]
+        decoded = decode_jpegs([data], device)[0]
     except RuntimeError as error:
         raise ValueError(
             f"decode='gpu' needs torchvision's nvJPEG decoder on {device}, which failed: {error}; use decode='cpu'"

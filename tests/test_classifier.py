@@ -233,11 +233,24 @@ def test_transform_gives_fc7_of_the_fitted_network(make, data, vgg11_file):
     np.testing.assert_allclose(descriptors, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_test_time_parameters_take_effect_without_refitting(make, data):
+    (X, y), _ = data
+    fitted = make(max_epochs=1, preprocessing=Preprocessing(resize_size=32, crop_size=32)).fit(X[:12], y[:12])
+    wide = np.random.default_rng(5).integers(0, 256, size=(230, 300, 3), dtype=np.uint8)
+    centre = fitted.predict_proba([wide])
+    dense = fitted.set_params(eval_scales=224, eval_flip=True).predict_proba([wide])
+    assert not np.allclose(centre, dense, rtol=1e-3)
+    # the same as a model fitted with those parameters (training does not depend on them)
+    refit = make(max_epochs=1, preprocessing=Preprocessing(resize_size=32, crop_size=32), eval_scales=224, eval_flip=True)
+    np.testing.assert_allclose(refit.fit(X[:12], y[:12]).predict_proba([wide]), dense, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="multi_crop needs eval_scales"):
+        fitted.set_params(eval_scales=None, multi_crop=True).predict_proba([wide])
+
+
 @pytest.mark.slow
 def test_dense_and_multi_crop_evaluation(make, data):
     (X, y), _ = data
-    # eval_scales is fixed at fit (eval_scales_); multi_crop and eval_flip are read when
-    # predicting. The same seed and data train the same network whatever the eval_*.
+    # The same seed and data train the same network whatever the eval_* (they are read when predicting).
     tiny = Preprocessing(resize_size=32, crop_size=32)  # the centre view of a 32x32 image is the image
     models = {q: make(max_epochs=1, preprocessing=tiny, eval_scales=q).fit(X, y) for q in (None, 224, 256)}
     two_scales = make(max_epochs=1, preprocessing=tiny, eval_scales=(224, 256), eval_flip=True).fit(X, y)
