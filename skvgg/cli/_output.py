@@ -19,7 +19,7 @@ def _check_output_name(args, output: Path) -> None:
     """A file name ending in a known format, not a folder (exit 2)."""
     if output.suffix.lower() not in (".npy", ".csv", ".parquet"):
         args.parser.error(f"-o {args.output}: the output must end in .parquet, .csv or .npy")
-    if output.is_dir():
+    if output.is_dir() and output.suffix.lower() != ".parquet":  # a .parquet directory is a dataset (parts)
         args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .parquet, .csv or .npy")
 
 
