@@ -409,3 +409,23 @@ def test_without_the_extra_the_errors_name_it(monkeypatch, capsys, tmp_path, ima
     monkeypatch.setitem(sys.modules, "dask.array", None)
     with pytest.raises(MissingExtraError, match=r"skvgg\[dask\]"):
         featurizer().fit().transform(bag)
+
+
+@pytest.mark.slow
+def test_transfer_describes_on_a_running_cluster(client, capsys, tmp_path, vgg11_file):
+    from skvgg.cli import main
+    from skvgg.testing import make_caltech101
+
+    root = make_caltech101(tmp_path, counts={"BACKGROUND_Google": 4, "accordion": 4, "airplanes": 4})
+    before = skdask.worker_stats(client)
+    try:
+        code = main([str(a) for a in ["transfer", "caltech101", "--root", root, "--arch", "vgg11", "--weights", vgg11_file,
+                     "--scales", "224", "--splits", "1", "--train", "2", "--test", "2", "--quiet",
+                     "--scheduler", client.scheduler.address, "--partition-size", "4"]])  # fmt: skip
+    finally:
+        distributed.client._set_global_client(client)  # the command's own client was the default while it ran
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert f"joined {client.scheduler.address} of 2 worker(s)" in captured.err
+    assert "split 1: mean class recall" in captured.out
+    assert sum(d["images"] for d in stats_delta(client, before).values()) >= 12  # described by the workers
