@@ -336,9 +336,7 @@ def tasks(estimator, method, partitions: _Partitions, function=run_partition, ex
     node = dask.delayed(copy_, name=f"skvgg-{type(estimator).__name__}-{digest}", traverse=False)
     call = dask.delayed(function, pure=True)
     offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
-    return [
-        call(node, digest, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)
-    ], offsets
+    return [call(node, digest, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)], offsets
 
 
 def lazy(estimator, method, X):
@@ -353,8 +351,7 @@ def lazy(estimator, method, X):
     width, dtype = _output_spec(estimator, method)
     delayed, offsets = tasks(estimator, method, partitions)
     blocks = [
-        da.from_delayed(d, shape=(n,) if width is None else (n, width), dtype=dtype)
-        for d, n in zip(delayed, partitions.lengths)
+        da.from_delayed(d, shape=(n,) if width is None else (n, width), dtype=dtype) for d, n in zip(delayed, partitions.lengths)
     ]
     array = da.concatenate(blocks, axis=0)
     if method == "transform" and _pandas_output(estimator):
