@@ -429,3 +429,13 @@ def test_transfer_describes_on_a_running_cluster(client, capsys, tmp_path, vgg11
     assert f"joined {client.scheduler.address} of 2 worker(s)" in captured.err
     assert "split 1: mean class recall" in captured.out
     assert sum(d["images"] for d in stats_delta(client, before).values()) >= 12  # described by the workers
+
+
+def test_the_parquet_store_in_this_process_needs_no_dask(monkeypatch, images, local, tmp_path):
+    paths, _ = images
+    for name in ("dask", "dask.array", "dask.bag", "dask.dataframe", "distributed"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if the extra were not installed
+    summary = skdask.featurize_to_parquet(featurizer(), paths[:5], tmp_path / "plain.parquet", partition_size=2)
+    assert (summary["parts"], summary["computed"], summary["rows"]) == (3, 3, 5)
+    monkeypatch.undo()
+    np.testing.assert_allclose(read_dataset(tmp_path / "plain.parquet")[1], local[:5], rtol=1e-5, atol=1e-6)
