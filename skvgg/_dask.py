@@ -295,15 +295,29 @@ def ready(estimator, digest: str):
 
 def run_partition(estimator, digest: str, method: str, part, offset: int):
     """``estimator.<method>`` on one partition's items; errors name the row in the whole input."""
+    return _run(estimator, digest, method, part, offset)[0]
+
+
+def run_partition_reporting(estimator, digest: str, method: str, part, offset: int):
+    """:func:`run_partition` and the images it could not read (``on_error="nan"``), indexed in the whole input."""
+    result, used = _run(estimator, digest, method, part, offset)
+    failures = [dict(f, index=f["index"] + offset) for f in getattr(used, "failures_", None) or []]
+    return result, failures
+
+
+def _run(estimator, digest, method, part, offset):
+    """The result and the estimator that computed it: a shallow copy per task, so that tasks running at
+    once in one worker (``threads_per_worker`` > 1) share the loaded network but not ``failures_``."""
     from .images import ImageInputError
 
     items = _items(part)
     if len(items) == 0:
         width, dtype = _output_spec(estimator, method)
-        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+        return np.empty((0,) if width is None else (0, width), dtype=dtype), None
+    used = copy.copy(ready(estimator, digest))
     token = _IN_TASK.set(True)
     try:
-        result = np.asarray(getattr(ready(estimator, digest), method)(items))
+        result = np.asarray(getattr(used, method)(items))
     except ImageInputError as error:
         index = None if error.index is None else error.index + offset
         raise ImageInputError(error.reason, index=index, path=error.path, description=error.description) from None
@@ -315,14 +329,7 @@ def run_partition(estimator, digest: str, method: str, part, offset: int):
     with _STATS_LOCK:
         _STATS["partitions"] += 1
         _STATS["images"] += len(items)
-    return result
-
-
-def run_partition_reporting(estimator, digest: str, method: str, part, offset: int):
-    """:func:`run_partition` and the images it could not read (``on_error="nan"``), indexed in the whole input."""
-    result = run_partition(estimator, digest, method, part, offset)
-    failures = [dict(f, index=f["index"] + offset) for f in getattr(estimator, "failures_", None) or []]
-    return result, failures
+    return result, used
 
 
 # --- lazy results --------------------------------------------------------------------------------
