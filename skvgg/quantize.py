@@ -50,6 +50,7 @@ __all__ = [
     "calibration_images",
     "int8_extractor",
     "compiled_extractor",
+    "compile_extract",
 ]
 
 #: The pip extra that installs what ``precision="int8"`` needs.
@@ -203,16 +204,24 @@ def int8_extractor(network, key: tuple, layers, dense: bool, make_groups, normal
     return shared_network(("int8", *key, tuple(layers), dense, views), build)
 
 
+def compile_extract(network, layers, dense: bool, dtype: torch.dtype, example: torch.Tensor) -> FastExtractor:
+    """A compiled graph (inductor, freezing) of ``network.extract(., layers, dense)`` under ``dtype``,
+    compiled now on ``example``; not shared (see :func:`compiled_extractor`).
+
+    Freezing makes the weights constants of the graph: ``network`` must not change afterwards
+    (up to the deepest of ``layers``).
+    """
+    start = time.perf_counter()
+    extractor = FastExtractor(_compile(_Extract(network, layers, dense, dtype).eval()), layers, 0.0)
+    with _COMPILE_LOCK:
+        extractor(example)
+    extractor.build_seconds = time.perf_counter() - start
+    return extractor
+
+
 def compiled_extractor(network, key: tuple, layers, dense: bool, dtype: torch.dtype, example: torch.Tensor) -> FastExtractor:
-    """The shared compiled graph (inductor, freezing) of ``network.extract(., layers, dense)`` under ``dtype``."""
-
-    def build():
-        start = time.perf_counter()
-        extractor = FastExtractor(_compile(_Extract(network, layers, dense, dtype).eval()), layers, 0.0)
-        with _COMPILE_LOCK:
-            extractor(example)
-        extractor.build_seconds = time.perf_counter() - start
-        return extractor
-
-    return shared_network(("compiled", *key, tuple(layers), dense, str(dtype)), build)
-
+    """The shared compiled graph of ``network.extract(., layers, dense)`` under ``dtype``, for a read-only
+    shared ``network`` registered under ``key``."""
+    return shared_network(
+        ("compiled", *key, tuple(layers), dense, str(dtype)), lambda: compile_extract(network, layers, dense, dtype, example)
+    )

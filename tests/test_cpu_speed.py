@@ -185,3 +185,31 @@ def test_a_new_head_gets_real_memory_beside_mapped_weights(vgg11_file):
     assert model.classifier[6].weight.shape == (10, 4096)
     assert not any(t.is_meta for t in (*model.parameters(), *model.buffers()))
     assert torch.isfinite(model.classifier[6].weight).all()
+
+
+# --- the classifier's frozen part ---------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_classifier_frozen_part_compiled_for_large_jobs_gives_the_same_model(monkeypatch, vgg11_file):
+    from skvgg import VGGClassifier, quantize
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, size=(40, 48, 3), dtype=np.uint8) for _ in range(12)]
+    labels = np.array(["a", "b", "c"] * 4)
+    params = dict(arch="vgg11", weights=vgg11_file, preprocessing=Preprocessing(resize_size=40, crop_size=32),
+                  train_layers="head", max_epochs=2, batch_size=4, random_state=0, device="cpu",
+                  validation_fraction=None, random_flip=False, scale_jitter=None)  # fmt: skip
+    eager = VGGClassifier(**params).fit(images, labels).predict_proba(images)
+    calls = []
+    real = quantize.compile_extract
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quantize, "COMPILE_MIN_IMAGES", 10)
+    monkeypatch.setattr(quantize, "compile_extract", counting)
+    compiled = VGGClassifier(**params).fit(images, labels).predict_proba(images)
+    assert calls == [["fc7"]]  # the frozen part, up to the head's input, compiled once
+    np.testing.assert_allclose(compiled, eager, rtol=1e-3, atol=1e-4)
