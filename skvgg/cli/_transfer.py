@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from ._options import _add_max_pixels, _add_network_options, _at_least, _check_network, _network_params, _scales, _validated
+from ._options import (
+    _add_max_pixels,
+    _add_network_options,
+    _add_plot_option,
+    _at_least,
+    _check_network,
+    _network_params,
+    _scales,
+    _validated,
+)
 
 
 def add_parser(commands) -> None:
@@ -23,18 +32,23 @@ def add_parser(commands) -> None:
     transfer.add_argument("--cache", default=None, help="directory of a descriptor cache (resumable runs)")
     transfer.add_argument("--download", action="store_true", help="download the dataset with torchvision")
     transfer.add_argument("--seed", type=_at_least(0), default=0)
+    _add_plot_option(
+        transfer, "VOC: per-class AP bars and precision-recall curves; Caltech: per-split scores and a confusion matrix"
+    )
     transfer.set_defaults(func=run, parser=transfer)
 
 
 def run(args) -> int:
     from ..experiments import paper_featurizer, run_transfer
+    from ._output import _check_plot_option, _write_figure
 
     _check_network(args, ["fc7"])
+    plot_file = _check_plot_option(args)
     params = dict(_network_params(args), cache=args.cache)
     settings = {} if args.scales is None else {"scales": tuple(args.scales)}
     _validated(args, paper_featurizer(args.dataset, **params, **settings))
     # An unreadable image ends the run with an ImageInputError, which main reports by index and path.
-    run_transfer(
+    results = run_transfer(
         args.dataset,
         args.root,
         **params,
@@ -46,4 +60,10 @@ def run(args) -> int:
         download=args.download,
         report=lambda line: print(line, flush=True),
     )
+    if plot_file is not None:
+        from ..plotting import plot_transfer
+
+        arch = "+".join(args.arch)
+        _write_figure(plot_transfer(results, title=f"{args.dataset}: {arch} ({args.weights}), {results['metric']}"), plot_file)
+        print(f"  figure written to {plot_file}")
     return 0
