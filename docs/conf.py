@@ -109,6 +109,9 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "abort_on_example_error": True,
     "reference_url": {"skvgg": None},
+    # Each API page lists the examples that use its object ("Examples using ..." minigallery).
+    "doc_module": ("skvgg",),
+    "backreferences_dir": "api/generated/backreferences",
     "matplotlib_animations": False,
     "image_scrapers": ("matplotlib",),
     "show_memory": False,
@@ -125,3 +128,15 @@ html_theme_options = {
     "show_toc_level": 2,
 }
 html_show_sourcelink = False
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    # scikit-learn generates set_<method>_request methods for metadata routing on every
+    # estimator; they are scikit-learn's API, documented there, not skvgg's.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)

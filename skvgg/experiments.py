@@ -4,7 +4,7 @@ Fixed VGG descriptors (fc7 after ReLU, dense evaluation over several scales, ave
 with the mirror image), L2-normalised, then a linear SVM; the ConvNet is not fine-tuned.
 
 ========== ================================ ============ ===============================
-dataset    scales Q, pooling across scales metric        split
+dataset    scales Q, pooling across scales  metric       split
 ========== ================================ ============ ===============================
 caltech101 (256, 384, 512), stacked         mean recall  30 train / <= 50 test per class, 3 splits
 caltech256 (256, 384, 512), stacked         mean recall  60 train / rest per class, 3 splits

@@ -214,6 +214,7 @@ def load_voc(root, year="2007", image_set="trainval", *, download=False, return_
             Columns ``path``, ``image_id`` and, when annotated, one column per
             class with the ``target`` values.
         year, image_set : str
+            As passed.
         root : str
             The ``VOC<year>`` directory that was read.
         ignored : list
