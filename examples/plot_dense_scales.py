@@ -69,5 +69,6 @@ scores = {
 # The figure
 # ----------
 ax = plot_scale_effect(settings, scores, ylabel="accuracy (%), 3-fold CV", title="stand-in images, random VGG11: dense scales")
+ax.set_ylim(0, 105)
 
 shutil.rmtree(tmp)

@@ -1,6 +1,6 @@
 """
 Per-class average precision on a VOC-style dataset
-===================================================
+==================================================
 
 PASCAL VOC is multi-label: an image may hold a person *and* a dog. The paper trains one
 linear SVM per class on fc7 descriptors and reports the mean of the per-class average

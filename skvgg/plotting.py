@@ -263,7 +263,11 @@ def plot_precision_recall(y_true, y_score, class_names, *, classes=None, ax=None
         positive = y_true[keep, k] == 1
         if not positive.any():
             continue  # no curve without a positive
-        PrecisionRecallDisplay.from_predictions(positive, y_score[keep, k], name=name, ax=ax, plot_chance_level=False)
+        display = PrecisionRecallDisplay.from_predictions(positive, y_score[keep, k], ax=ax, plot_chance_level=False)
+        # The class name alone: scikit-learn's label carries its own (non-interpolated) AP, not the devkit's.
+        display.line_.set_label(name)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize="small", loc="lower left")
