@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 from sklearn.datasets import load_sample_images
 
 import skvgg
