@@ -182,9 +182,24 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     Examples
     --------
-    >>> from skvgg import VGGClassifier
-    >>> clf = VGGClassifier(train_layers="classifier", max_epochs=10)  # doctest: +SKIP
-    >>> clf.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    Two epochs on a few generated image files. The example runs offline on random
+    weights and small views; leave out ``weights`` and ``preprocessing`` to fine-tune
+    VGG16's ImageNet weights.
+
+    >>> import tempfile
+    >>> from skvgg import Preprocessing, VGGClassifier
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> root = make_image_folder(tempfile.mkdtemp(), counts={"cat": 4, "dog": 4})
+    >>> paths, labels = load_image_folder(root, return_X_y=True)
+    >>> clf = VGGClassifier("vgg11", weights=None, max_epochs=2, random_state=0,
+    ...                     preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> clf.fit(paths, labels).classes_.tolist()
+    ['cat', 'dog']
+    >>> clf.predict_proba(paths).shape
+    (8, 2)
+    >>> [entry["epoch"] for entry in clf.history_]
+    [1, 2]
     """
 
     _parameter_constraints: dict = {

@@ -171,8 +171,15 @@ def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.
     Examples
     --------
     >>> from skvgg.experiments import paper_pipeline
-    >>> model = paper_pipeline("caltech101", cache=True)  # doctest: +SKIP
-    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    >>> model = paper_pipeline("caltech101", cache=True)
+    >>> [name for name, _ in model.steps]
+    ['vgg', 'l2', 'svm']
+    >>> model.named_steps["vgg"].scales, model.named_steps["vgg"].scale_pooling
+    ((256, 384, 512), 'stack')
+
+    ``model.fit(train_paths, train_labels)`` then loads VGG16's ImageNet weights (or
+    pass ``weights=``) and describes the images; :func:`run_transfer` runs the whole
+    protocol on a local copy of the dataset.
     """
     protocol = _protocol(dataset)
     return Pipeline(

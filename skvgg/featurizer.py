@@ -141,12 +141,27 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     Examples
     --------
+    Descriptors of a few generated image files, then a linear classifier on them. The
+    example runs offline on random weights and small views; leave out ``weights``,
+    ``random_state`` and ``preprocessing`` for VGG16's ImageNet fc7 descriptors.
+
+    >>> import tempfile
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import Normalizer
     >>> from sklearn.svm import LinearSVC
-    >>> from skvgg import VGGFeaturizer
-    >>> model = make_pipeline(VGGFeaturizer(), Normalizer(), LinearSVC())  # doctest: +SKIP
-    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> featurizer.fit_transform(paths).shape
+    (5, 4096)
+    >>> featurizer.get_feature_names_out()[:2]
+    array(['fc7_0000', 'fc7_0001'], dtype=object)
+    >>> model = make_pipeline(featurizer, Normalizer(), LinearSVC())
+    >>> model.fit(paths, labels).predict(paths).shape
+    (5,)
     """
 
     _parameter_constraints: dict = {

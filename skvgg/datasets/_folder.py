@@ -82,8 +82,14 @@ def load_image_folder(root, *, extensions=IMG_EXTENSIONS, return_X_y=False):
 
     Examples
     --------
+    >>> import os
+    >>> import tempfile
     >>> from skvgg.datasets import load_image_folder
-    >>> paths, labels = load_image_folder("~/photos", return_X_y=True)  # doctest: +SKIP
+    >>> from skvgg.testing import make_image_folder
+    >>> root = make_image_folder(tempfile.mkdtemp(), counts={"cat": 3, "dog": 2})
+    >>> paths, labels = load_image_folder(root, return_X_y=True)
+    >>> [os.path.basename(path) for path in paths[:2]], labels.tolist()
+    (['img_0001.jpg', 'img_0002.jpg'], ['cat', 'cat', 'cat', 'dog', 'dog'])
     """
     root = as_root(root)
     extensions = normalize_extensions(extensions)

@@ -248,10 +248,18 @@ def load_voc(root, year="2007", image_set="trainval", *, download=False, return_
 
     Examples
     --------
+    On a generated miniature of the devkit's layout (the real trainval set gives
+    ``(5011, 20)``):
+
+    >>> import tempfile
     >>> from skvgg.datasets import load_voc
-    >>> data = load_voc("~/data", "2007", "trainval")  # doctest: +SKIP
-    >>> data.Y.shape  # doctest: +SKIP
-    (5011, 20)
+    >>> from skvgg.testing import make_voc
+    >>> root = make_voc(tempfile.mkdtemp(), "2007")
+    >>> data = load_voc(root, "2007", "trainval")
+    >>> data.Y.shape
+    (6, 20)
+    >>> data.target_names[:3]
+    ['aeroplane', 'bicycle', 'bird']
     """
     data = _load_voc(as_root(root), str(int(year)), image_set, download)
     return bunch_or_X_y(data, return_X_y)
@@ -307,6 +315,15 @@ def load_voc2007(root, image_set="trainval", *, download=False, return_X_y=False
     See Also
     --------
     load_voc : Any year.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skvgg.datasets import load_voc2007
+    >>> from skvgg.testing import make_voc
+    >>> paths, Y = load_voc2007(make_voc(tempfile.mkdtemp(), "2007"), "test", return_X_y=True)
+    >>> len(paths), Y.shape
+    (4, (4, 20))
     """
     return load_voc(root, "2007", image_set, download=download, return_X_y=return_X_y)
 
@@ -334,5 +351,16 @@ def load_voc2012(root, image_set="trainval", *, download=False, return_X_y=False
     See Also
     --------
     load_voc : Any year.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skvgg.datasets import load_voc2012
+    >>> from skvgg.testing import make_voc
+    >>> root = make_voc(tempfile.mkdtemp(), "2012")
+    >>> load_voc2012(root, "train").Y.shape
+    (2, 20)
+    >>> load_voc2012(root, "test").Y is None  # no public labels
+    True
     """
     return load_voc(root, "2012", image_set, download=download, return_X_y=return_X_y)
