@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from . import gpudecode
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
+from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
@@ -222,7 +223,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     # --- fitting ---------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X=None, y=None):
+    def fit(self, X: ImageCollection | None = None, y: object = None) -> VGGFeaturizer:
         """Validate the parameters (and ``X``'s container) and load the network.
 
         Nothing is learned from the images: ``X`` and ``y`` are accepted for Pipeline
@@ -342,7 +343,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     # --- transforming ----------------------------------------------------------------------
 
-    def transform(self, X):
+    def transform(self, X: ImageCollection) -> np.ndarray:
         """Describe each image of ``X``.
 
         Parameters
@@ -453,7 +454,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     # --- names and tags --------------------------------------------------------------------
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names such as ``fc7_0000`` or, for stacked scales, ``fc7_q384_0000``.
 
         Parameters

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
+from .._typing import StrPath
 from ._base import (
     JPEG_EXTENSIONS,
     DatasetFormatError,
@@ -153,7 +155,9 @@ _PARAMETERS = {
 
 
 @validate_params({**_PARAMETERS, "include_background": ["boolean"]}, prefer_skip_nested_validation=True)
-def load_caltech101(root, *, download=False, include_background=True, return_X_y=False):
+def load_caltech101(
+    root: StrPath, *, download: bool = False, include_background: bool = True, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load the Caltech-101 image paths and class names.
 
     Reads ``root/101_ObjectCategories/<class>/*.jpg``. ``root`` may also be the
@@ -230,7 +234,9 @@ def load_caltech101(root, *, download=False, include_background=True, return_X_y
 
 
 @validate_params({**_PARAMETERS, "include_clutter": ["boolean"]}, prefer_skip_nested_validation=True)
-def load_caltech256(root, *, download=False, include_clutter=True, return_X_y=False):
+def load_caltech256(
+    root: StrPath, *, download: bool = False, include_clutter: bool = True, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load the Caltech-256 image paths and class names.
 
     Reads ``root/256_ObjectCategories/NNN.<name>/*.jpg``. ``root`` may also be

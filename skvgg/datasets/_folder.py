@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
+from .._typing import StrPath
 from ._base import (
     IMG_EXTENSIONS,
     DatasetNotFoundError,
@@ -27,7 +30,9 @@ __all__ = ["load_image_folder"]
     {"root": [str, os.PathLike], "extensions": [str, Iterable], "return_X_y": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def load_image_folder(root, *, extensions=IMG_EXTENSIONS, return_X_y=False):
+def load_image_folder(
+    root: StrPath, *, extensions: str | Iterable[str] = IMG_EXTENSIONS, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load any folder of class sub-folders, as torchvision's ``ImageFolder``.
 
     Reads ``root/<class>/**/<image>``: each visible sub-folder of ``root`` is a

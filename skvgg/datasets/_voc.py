@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Hidden, Options, StrOptions, validate_params
 
+from .._typing import StrPath
 from ._base import (
     DatasetDownloadError,
     DatasetNotFoundError,
@@ -151,7 +152,9 @@ _PARAMETERS = {"root": [str, os.PathLike], "image_set": _IMAGE_SET, "download": 
 
 
 @validate_params({**_PARAMETERS, "year": _YEAR}, prefer_skip_nested_validation=True)
-def load_voc(root, year="2007", image_set="trainval", *, download=False, return_X_y=False):
+def load_voc(
+    root: StrPath, year: str | int = "2007", image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """Load a PASCAL VOC image set with its image-level multi-label targets.
 
     Reads ``VOCdevkit/VOC<year>/ImageSets/Main/<image_set>.txt`` (the image
@@ -293,7 +296,9 @@ def _load_voc(root, year, image_set, download):
 
 
 @validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
-def load_voc2007(root, image_set="trainval", *, download=False, return_X_y=False):
+def load_voc2007(
+    root: StrPath, image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """:func:`load_voc` with ``year="2007"`` (train on ``"trainval"``, test on ``"test"``).
 
     Parameters
@@ -329,7 +334,9 @@ def load_voc2007(root, image_set="trainval", *, download=False, return_X_y=False
 
 
 @validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
-def load_voc2012(root, image_set="trainval", *, download=False, return_X_y=False):
+def load_voc2012(
+    root: StrPath, image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """:func:`load_voc` with ``year="2012"`` (``"test"`` loads without labels).
 
     Parameters
