@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._typing import StrPath
+# No imports from the package: tests load this module alone, from its file.
 
 __all__ = [
     "CacheIntegrityWarning",
@@ -193,7 +193,7 @@ class DiskCache(DescriptorCache):
     :class:`CacheReadOnlyWarning` per directory and process says so.
     """
 
-    def __init__(self, directory: StrPath) -> None:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory).expanduser()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -282,7 +282,7 @@ def clear_memory_cache() -> None:
     _MEMORY.clear()
 
 
-def open_cache(cache: bool | StrPath | None) -> DescriptorCache | None:
+def open_cache(cache: bool | str | os.PathLike[str] | None) -> DescriptorCache | None:
     """``None``/``False`` -> no cache, ``True`` -> the process-wide memory cache, a path -> disk."""
     if cache is None or cache is False:
         return None

@@ -334,7 +334,7 @@ def run_transfer(
     n_splits: int | None = None,
     n_train: int | None = None,
     n_test: int | None = None,
-    scales: int | Sequence[int] | None = None,
+    scales: Sequence[int] | None = None,
     random_state: int = 0,
     download: bool = False,
     report: Callable[[str], None] = print,
