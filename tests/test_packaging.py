@@ -4,6 +4,7 @@ import importlib
 import importlib.metadata
 import importlib.resources
 import inspect
+import os
 import subprocess
 import sys
 import typing
@@ -90,6 +91,22 @@ def test_command_line_version_matches(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"skvgg {skvgg.__version__}"
+
+
+def test_the_console_script_is_the_command_line():
+    (entry_point,) = importlib.metadata.entry_points(group="console_scripts", name="skvgg")
+    from skvgg.cli import main
+
+    assert entry_point.load() is main
+
+
+@pytest.mark.skipif(not os.environ.get("SKVGG_EXPECT_INSTALLED"), reason="set by .ci/test-wheel, which tests the built wheel")
+def test_the_package_under_test_is_the_installed_wheel():
+    package_dir = importlib.resources.files("skvgg")
+    assert package_dir.parent.name == "site-packages", str(package_dir)
+    files = importlib.metadata.files("skvgg")
+    assert any(str(f).endswith("licenses/LICENSE") for f in files)  # the wheel's metadata, not an editable install's
+    assert not any(str(f).startswith("__editable__") for f in files)
 
 
 def test_uninstalled_source_tree_reads_pyproject(tmp_path, monkeypatch):
