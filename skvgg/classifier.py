@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
+from ._dask import dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
 from ._evaluation import check_scale_jitter, class_posteriors, test_time_groups
 from ._persistence import restore_network, saved_state
@@ -442,6 +443,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         -------
         proba : ndarray of shape (n_images, n_classes)
         """
+        if (lazy := dispatch(self, "predict_proba", X)) is not None:  # dask collections: skvgg/_dask.py
+            return lazy
         check_is_fitted(self)
         items = check_images(X)
         return self._posteriors(items, np.arange(len(items)))
@@ -475,6 +478,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         -------
         labels : ndarray of shape (n_images,)
         """
+        if (lazy := dispatch(self, "predict", X)) is not None:
+            return lazy
         proba = self.predict_proba(X)  # checks fitted first
         return self.classes_[proba.argmax(1)]
 
@@ -513,6 +518,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         -------
         descriptors : ndarray of shape (n_images, 4096), float32
         """
+        if (lazy := dispatch(self, "transform", X)) is not None:
+            return lazy
         check_is_fitted(self)
         items = check_images(X)
         # Descriptors come from the single or dense views; multi-crop is for posteriors.

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from . import gpudecode
+from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
 from ._typing import ImageCollection
 from .architectures import resolve_arch
@@ -264,7 +265,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         resolve_precision(self.precision, torch.device("cpu"))
         open_cache(self.cache)  # checks the value and creates the directory
         if X is not None:
-            check_images(X)
+            check_input(X)
         self.layers_ = layers
         self.archs_ = [spec.name for spec in specs]
         self.preprocessings_ = [r.preprocessing for r in resolved]
@@ -356,7 +357,11 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         Returns
         -------
         descriptors : ndarray of shape (n_images, n_features_out_), float32
+            A lazy dask array (DataFrame under ``set_output``) for a dask input: see
+            ``docs/user-guide/scale-out.md``.
         """
+        if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/_dask.py
+            return lazy
         check_is_fitted(self)
         items = check_images(X)
         out = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)

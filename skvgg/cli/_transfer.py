@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from ._options import _add_max_pixels, _add_network_options, _at_least, _check_network, _network_params, _scales, _validated
+import contextlib
+
+from ._options import (
+    _add_cluster_options,
+    _add_max_pixels,
+    _add_network_options,
+    _at_least,
+    _check_network,
+    _cluster,
+    _network_params,
+    _scales,
+    _uses_cluster,
+    _validated,
+)
 
 
 def add_parser(commands) -> None:
@@ -23,6 +36,7 @@ def add_parser(commands) -> None:
     transfer.add_argument("--cache", default=None, help="directory of a descriptor cache (resumable runs)")
     transfer.add_argument("--download", action="store_true", help="download the dataset with torchvision")
     transfer.add_argument("--seed", type=_at_least(0), default=0)
+    _add_cluster_options(transfer)
     transfer.set_defaults(func=run, parser=transfer)
 
 
@@ -34,6 +48,17 @@ def run(args) -> int:
     settings = {} if args.scales is None else {"scales": tuple(args.scales)}
     _validated(args, paper_featurizer(args.dataset, **params, **settings))
     # An unreadable image ends the run with an ImageInputError, which main reports by index and path.
+    with contextlib.ExitStack() as stack:
+        if _uses_cluster(args):  # the descriptors are computed on the cluster, the SVMs here
+            from ..dask import distribute
+
+            client = stack.enter_context(_cluster(args))
+            stack.enter_context(distribute(client, partition_size=args.partition_size))
+        _run_transfer(args, run_transfer, params)
+    return 0
+
+
+def _run_transfer(args, run_transfer, params) -> None:
     run_transfer(
         args.dataset,
         args.root,
@@ -46,4 +71,3 @@ def run(args) -> int:
         download=args.download,
         report=lambda line: print(line, flush=True),
     )
-    return 0
