@@ -20,12 +20,17 @@ MODULES = sorted(
     info.name for info in pkgutil.walk_packages(skvgg.__path__, prefix="skvgg.") if info.name not in NOT_IMPORTED
 ) + ["skvgg"]
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+# Examples that need an optional extra: skipped, named, where it is not installed.
+NEEDS = {"skvgg.dask.distribute": "distributed"}
 
 
 def module_doctests(name):
     """The doctests of the objects defined in module ``name`` (not those it imports)."""
     module = importlib.import_module(name)
     return [test for test in doctest.DocTestFinder(exclude_empty=True).find(module, name) if test.examples]
+
+
+DOCTESTS = {test.name: test for name in MODULES for test in module_doctests(name)}
 
 
 @pytest.fixture
@@ -39,27 +44,29 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
 
 
-@pytest.mark.parametrize("name", [m for m in MODULES if module_doctests(m)])
+def test_the_examples_are_found():
+    assert {"skvgg.featurizer.VGGFeaturizer", "skvgg.metrics.mean_class_recall", "skvgg.dask.distribute"} <= set(DOCTESTS)
+
+
+@pytest.mark.parametrize("name", sorted(DOCTESTS))
 def test_docstring_examples_run(name, isolated):
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name], reason=f"{name}'s example needs {NEEDS[name]} (an optional extra)")
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     report = []
-    for test in module_doctests(name):
-        runner.run(test, out=report.append)
+    runner.run(DOCTESTS[name], out=report.append)
     assert runner.failures == 0, "".join(report)
-    assert runner.tries > 0
+    assert runner.tries == len(DOCTESTS[name].examples)
 
 
 def test_no_example_is_skipped():
-    skipped = []
-    for name in MODULES:
-        for test in module_doctests(name):
-            if any(example.options.get(doctest.SKIP) for example in test.examples):
-                skipped.append(test.name)
+    skipped = [name for name, test in DOCTESTS.items() if any(example.options.get(doctest.SKIP) for example in test.examples)]
     assert skipped == []
 
 
 def test_the_public_estimators_and_loaders_show_an_example():
     """The entry points a reader starts from each carry a runnable example."""
+    import skvgg.dask
     import skvgg.datasets
     import skvgg.experiments
 
@@ -69,6 +76,8 @@ def test_the_public_estimators_and_loaders_show_an_example():
         skvgg.build_vgg,
         skvgg.list_archs,
         skvgg.experiments.paper_pipeline,
+        skvgg.dask.featurize_to_parquet,
+        skvgg.dask.distribute,
         *(getattr(skvgg.datasets, name) for name in skvgg.datasets.__all__ if name.startswith("load_")),
     ]
     missing = [obj.__qualname__ for obj in entry_points if ">>>" not in (inspect.getdoc(obj) or "")]

@@ -27,6 +27,7 @@ PUBLIC_MODULES = (
     "skvgg.weights",
     "skvgg.architectures",
     "skvgg.cache",
+    "skvgg.dask",
 )
 # scikit-learn's convention: estimators' __init__ parameters are described by the docstring and
 # checked by _parameter_constraints at fit, not annotated.
