@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, ShuffleSplit
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -32,6 +34,7 @@ from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
+from ._typing import StrPath, WeightsSpec
 from .datasets import load_caltech101, load_caltech256, load_voc
 from .featurizer import VGGFeaturizer
 from .metrics import mean_class_recall, mean_class_recall_scorer, voc07_map_scorer, voc12_map_scorer, voc_mean_average_precision
@@ -99,7 +102,9 @@ _ESTIMATOR_PARAMETER = "no_validation"
     {"dataset": [str], "arch": _ESTIMATOR_PARAMETER, "weights": _ESTIMATOR_PARAMETER},
     prefer_skip_nested_validation=False,
 )
-def paper_featurizer(dataset: str, arch="vgg16", weights="imagenet", **params) -> VGGFeaturizer:
+def paper_featurizer(
+    dataset: str, arch: str | Sequence[str] = "vgg16", weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet", **params: Any
+) -> VGGFeaturizer:
     """The featurizer of the paper's protocol for ``dataset`` (fc7, its scales, flips, scale pooling).
 
     Parameters
@@ -144,7 +149,13 @@ def _svm(protocol: DatasetProtocol, C: float):
     },
     prefer_skip_nested_validation=False,
 )
-def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.0, **featurizer_params) -> Pipeline:
+def paper_pipeline(
+    dataset: str,
+    arch: str | Sequence[str] = "vgg16",
+    weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet",
+    C: float = 1.0,
+    **featurizer_params: Any,
+) -> Pipeline:
     """``VGGFeaturizer -> L2 normalisation -> linear SVM`` (one-vs-rest for VOC), as in the paper.
 
     Parameters
@@ -171,8 +182,15 @@ def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.
     Examples
     --------
     >>> from skvgg.experiments import paper_pipeline
-    >>> model = paper_pipeline("caltech101", cache=True)  # doctest: +SKIP
-    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    >>> model = paper_pipeline("caltech101", cache=True)
+    >>> [name for name, _ in model.steps]
+    ['vgg', 'l2', 'svm']
+    >>> model.named_steps["vgg"].scales, model.named_steps["vgg"].scale_pooling
+    ((256, 384, 512), 'stack')
+
+    ``model.fit(train_paths, train_labels)`` then loads VGG16's ImageNet weights (or
+    pass ``weights=``) and describes the images; :func:`run_transfer` runs the whole
+    protocol on a local copy of the dataset.
     """
     protocol = _protocol(dataset)
     return Pipeline(
@@ -198,7 +216,13 @@ def _head(protocol: DatasetProtocol) -> Pipeline:
     },
     prefer_skip_nested_validation=False,
 )
-def paper_search(dataset: str, estimator=None, Cs=C_GRID, random_state=None, n_jobs=None) -> GridSearchCV:
+def paper_search(
+    dataset: str,
+    estimator: BaseEstimator | None = None,
+    Cs: Sequence[float] = C_GRID,
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int | None = None,
+) -> GridSearchCV:
     """Grid search of the SVM's ``C`` on 20% of the training images, as the paper validates.
 
     Parameters
@@ -303,19 +327,19 @@ def _network_key(arch) -> str:
 )
 def run_transfer(
     dataset: str,
-    root,
+    root: StrPath,
     *,
-    arch="vgg16",
-    weights="imagenet",
+    arch: str | Sequence[str] = "vgg16",
+    weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet",
     n_splits: int | None = None,
     n_train: int | None = None,
     n_test: int | None = None,
-    scales=None,
+    scales: Sequence[int] | None = None,
     random_state: int = 0,
     download: bool = False,
     report: Callable[[str], None] = print,
-    **featurizer_params,
-) -> dict:
+    **featurizer_params: Any,
+) -> dict[str, Any]:
     """Run the paper's transfer protocol on a local copy of ``dataset`` and report each step.
 
     Each image is described once (all of them, before any split); the SVM part then

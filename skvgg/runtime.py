@@ -17,6 +17,7 @@ __all__ = [
     "loss_scaler",
     "shared_network",
     "clear_network_cache",
+    "network_builds",
     "is_out_of_memory",
     "run_with_backoff",
     "halve_after_oom",
@@ -111,6 +112,7 @@ def loss_scaler(device: torch.device, dtype: torch.dtype):
 _NETWORKS: OrderedDict = OrderedDict()
 _NETWORKS_LOCK = threading.Lock()
 NETWORK_CACHE_SIZE = 2
+_BUILDS = 0  # networks built by shared_network in this process (a cluster's workers report theirs)
 
 
 def shared_network(key: tuple, build):
@@ -125,11 +127,18 @@ def shared_network(key: tuple, build):
             return _NETWORKS[key]
     network = build()
     with _NETWORKS_LOCK:
+        global _BUILDS
+        _BUILDS += 1
         network = _NETWORKS.setdefault(key, network)
         _NETWORKS.move_to_end(key)
         while len(_NETWORKS) > NETWORK_CACHE_SIZE:
             _NETWORKS.popitem(last=False)
     return network
+
+
+def network_builds() -> int:
+    """How many networks :func:`shared_network` has built (weights loaded) in this process."""
+    return _BUILDS
 
 
 def clear_network_cache() -> None:

@@ -25,9 +25,11 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ._typing import StrPath, WeightsSpec
 from .architectures import ArchSpec
 
 __all__ = [
@@ -104,7 +106,7 @@ class Preprocessing:
         return cls(mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), channel_order="BGR", value_range=255.0)
 
     @classmethod
-    def from_transforms(cls, transforms) -> Preprocessing:
+    def from_transforms(cls, transforms: Any) -> Preprocessing:
         """Read the values from a torchvision ``ImageClassification`` preset."""
         return cls(
             mean=tuple(float(v) for v in transforms.mean),
@@ -185,7 +187,7 @@ def _resolve_enum(spec: ArchSpec, member) -> ResolvedWeights:
     )
 
 
-def resolve_weights(spec: ArchSpec, weights, preprocessing: Preprocessing | None = None) -> ResolvedWeights:
+def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preprocessing | None = None) -> ResolvedWeights:
     """Validate a ``weights=`` value for an architecture, without loading anything.
 
     Parameters
@@ -369,7 +371,7 @@ def _published_url(name: str) -> str | None:
     return None
 
 
-def verify_weights_file(path, url: str | None = None) -> None:
+def verify_weights_file(path: StrPath, url: str | None = None) -> None:
     """Check a weights file against the SHA-256 prefix in its name, once per file version.
 
     Files named by torch.hub's convention ``name-<hex>.ext`` (8 or more hex digits, as in
@@ -490,7 +492,9 @@ def _list(title: str, items: list[str], limit: int = 20) -> str:
     return f"  {title} ({len(items)}):\n" + "\n".join(f"    {item}" for item in shown) + more
 
 
-def check_state_dict(model: torch.nn.Module, state_dict: Mapping, ignore: tuple[str, ...] = (), source: str = "checkpoint"):
+def check_state_dict(
+    model: torch.nn.Module, state_dict: Mapping, ignore: tuple[str, ...] = (), source: str = "checkpoint"
+) -> None:
     """Raise :class:`WeightsMismatchError` unless keys and shapes match the model exactly.
 
     ``ignore`` lists key prefixes left out of the comparison (a replaced head).

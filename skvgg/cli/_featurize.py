@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -10,13 +11,16 @@ from pathlib import Path
 
 from ._messages import CommandError, _cli_words, _image_message, _one_line
 from ._options import (
+    _add_cluster_options,
     _add_max_pixels,
     _add_network_options,
     _check_network,
+    _cluster,
     _layer_list,
     _network_params,
     _one_or_many,
     _scales,
+    _uses_cluster,
     _validated,
 )
 from ._output import _check_output_name, _prepare_folder, _write
@@ -29,7 +33,11 @@ def add_parser(commands) -> None:
     featurize = commands.add_parser("featurize", help="describe images and write the descriptors to a file")
     featurize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories, or CSV files of paths")
     featurize.add_argument(
-        "-o", "--output", required=True, help="OUT.parquet, OUT.csv or OUT.npy (written only when complete)"
+        "-o",
+        "--output",
+        required=True,
+        help="OUT.parquet, OUT.csv or OUT.npy (written only when complete); OUT.parquet is a resumable dataset "
+        "directory (one part per --partition-size images) with --workers/--scheduler or when it is a directory already",
     )
     featurize.add_argument("--path-column", help="the CSV column holding paths (default: 'path' or the only column)")
     _add_network_options(featurize)
@@ -41,6 +49,7 @@ def add_parser(commands) -> None:
     featurize.add_argument("--scale-pooling", default="mean", choices=["mean", "stack"])
     featurize.add_argument("--cache", default=None, help="directory of a descriptor cache shared by runs")
     featurize.add_argument("--on-error", default="raise", choices=["raise", "nan"])
+    _add_cluster_options(featurize)
     featurize.set_defaults(func=run, parser=featurize)
 
 
@@ -96,6 +105,11 @@ def _check_inputs_exist(paths: list[str]) -> None:
         raise CommandError(f"image {index + 1} of {len(paths)} ({path}): {problem} {_ON_ERROR_NAN}")
 
 
+def _dataset(args, output: Path) -> bool:
+    """Whether -o names a parquet dataset directory (parts) rather than one file."""
+    return output.suffix.lower() == ".parquet" and (_uses_cluster(args) or output.is_dir())
+
+
 def run(args) -> int:
     from ..featurizer import ImageFailureWarning, VGGFeaturizer
     from ..images import ImageInputError
@@ -116,20 +130,29 @@ def run(args) -> int:
             on_error=args.on_error,
         ),
     )
+    dataset = _dataset(args, output)
     _prepare_folder(args, output)
     paths = _expand_inputs(args.inputs, args.path_column)
     if args.on_error == "raise":
         _check_inputs_exist(paths)
 
     featurizer.fit()
-    started = time.perf_counter()
-    try:
-        with warnings.catch_warnings():
-            # Reported below, one line, in command-line words.
-            warnings.filterwarnings("ignore", category=ImageFailureWarning)
-            descriptors = featurizer.transform(paths)
-    except ImageInputError as error:
-        raise CommandError(f"{_image_message(error, len(paths))} {_ON_ERROR_NAN}") from None
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(_cluster(args)) if _uses_cluster(args) else None
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                # Reported below, one line, in command-line words.
+                warnings.filterwarnings("ignore", category=ImageFailureWarning)
+                if dataset:
+                    return _run_dataset(featurizer, paths, output, client, args.partition_size)
+                if client is not None:
+                    from ..dask import distribute
+
+                    stack.enter_context(distribute(client, partition_size=args.partition_size))
+                descriptors = featurizer.transform(paths)
+        except ImageInputError as error:
+            raise CommandError(f"{_image_message(error, len(paths))} {_ON_ERROR_NAN}") from None
     seconds = time.perf_counter() - started
     failures = featurizer.failures_
     if failures:
@@ -144,6 +167,27 @@ def run(args) -> int:
     print(
         f"{len(paths)} images -> {output} ({descriptors.shape[1]} features, {seconds:.1f} s"
         + (f", {len(failures)} unreadable rows left NaN" if failures else "")
+        + ")",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run_dataset(featurizer, paths, output: Path, client, partition_size: int) -> int:
+    """Describe into the parquet dataset directory ``output``: only the parts it lacks."""
+    from ..dask import featurize_to_parquet
+
+    try:
+        summary = featurize_to_parquet(featurizer, paths, output, partition_size=partition_size, client=client)
+    except ValueError as error:
+        if "parquet files skvgg did not write" in str(error):
+            raise CommandError(str(error)) from None
+        raise
+    rate = summary["described"] / summary["seconds"] if summary["computed"] else 0.0
+    print(
+        f"{summary['rows']} images -> {output}/ ({summary['parts']} parts: {summary['computed']} described, "
+        f"{summary['reused']} already complete; {featurizer.n_features_out_} features, {summary['seconds']:.1f} s"
+        + (f", {rate:.1f} images/s" if summary["computed"] else "")
         + ")",
         file=sys.stderr,
     )

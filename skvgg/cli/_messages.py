@@ -26,7 +26,7 @@ _OPTIONS = {
     "scales": "--scales",
     "scale_pooling": "--scale-pooling",
     "batch_size": "--batch-size",
-    "num_workers": "--workers",
+    "num_workers": "--decode-threads",
     "device": "--device",
     "precision": "--precision",
     "max_pixels": "--max-pixels",

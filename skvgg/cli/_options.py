@@ -149,9 +149,61 @@ def _add_network_options(parser, arch_help="network(s); comma-separated names st
     parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
     parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     parser.add_argument(
-        "--workers", type=_at_least(0), default=None, help="decoding threads, 0 for none (default: min(8, CPUs))"
+        "--decode-threads",
+        dest="num_workers",
+        type=_at_least(0),
+        default=None,
+        help="image decoding threads (per dask worker with --workers), 0 for none (default: min(8, CPUs))",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_cluster_options(parser):
+    """--workers / --scheduler: describe on a dask cluster (the skvgg[dask] extra)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--workers",
+        type=_at_least(0),
+        default=None,
+        metavar="N",
+        help="describe on a new local dask cluster of N worker processes, one network each (0: in this process; "
+        "needs skvgg[dask])",
+    )
+    group.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="join a running dask cluster (tcp://host:8786 or a scheduler file)"
+    )
+    parser.add_argument(
+        "--threads-per-worker", type=_at_least(1), default=1, metavar="T", help="tasks at once per --workers process (default: 1)"
+    )
+    parser.add_argument(
+        "--partition-size", type=_at_least(1), default=64, metavar="K", help="images per dask task and parquet part (default: 64)"
+    )
+
+
+def _uses_cluster(args) -> bool:
+    return bool(getattr(args, "workers", None)) or getattr(args, "scheduler", None) is not None
+
+
+def _cluster(args):
+    """The dask client the cluster options ask for (a context manager), after printing where its dashboard is."""
+    import sys
+
+    from .._dask import MissingExtraError
+    from ._messages import CommandError
+
+    try:
+        from ..dask import start_client
+
+        client = start_client(args.workers, args.scheduler, threads_per_worker=args.threads_per_worker)
+    except MissingExtraError as error:
+        raise CommandError(str(error)) from None
+    import importlib.util
+
+    where = f"joined {args.scheduler}" if args.scheduler else "started a local cluster"
+    # distributed serves its dashboard only with bokeh installed.
+    dashboard = f"dashboard {client.dashboard_link}" if importlib.util.find_spec("bokeh") else "no dashboard (pip install bokeh)"
+    print(f"skvgg: dask: {where} of {len(client.nthreads())} worker(s), {dashboard}", file=sys.stderr)
+    return client
 
 
 def _add_max_pixels(parser):
@@ -187,7 +239,7 @@ def _network_params(args) -> dict:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
-        num_workers=args.workers,
+        num_workers=args.num_workers,
         verbose=not args.quiet,
     )
     if getattr(args, "max_pixels", None) is not None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +17,7 @@ def _check_output_name(args, output: Path) -> None:
     """A file name ending in a known format, not a folder (exit 2)."""
     if output.suffix.lower() not in (".npy", ".csv", ".parquet"):
         args.parser.error(f"-o {args.output}: the output must end in .parquet, .csv or .npy")
-    if output.is_dir():
+    if output.is_dir() and output.suffix.lower() != ".parquet":  # a .parquet directory is a dataset (parts)
         args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .parquet, .csv or .npy")
 
 
@@ -50,25 +48,31 @@ def _check_parquet_engine() -> None:
 
 
 def _write(output: Path, paths: list[str], descriptors: np.ndarray, names) -> None:
-    """Write the descriptors to ``output`` (.npy, .csv or .parquet), atomically (see :func:`_atomic_write`)."""
+    """Write to a hidden temporary file beside ``output``, then rename it into place (:func:`skvgg._store.atomic_write`).
+
+    The rename is atomic within a folder: ``output`` is either absent (or as it was) or
+    complete, even when the run is interrupted or the disk fills up while writing.
+    """
     import numpy as np
     import pandas as pd
 
+    from .._store import atomic_write
+
     suffix = output.suffix.lower()
 
-    def write(temporary: str) -> None:
+    def write(temporary):
         if suffix == ".npy":
             with open(temporary, "wb") as stream:  # a path would get ".npy" appended
                 np.save(stream, descriptors)
+            return
+        table = pd.DataFrame(descriptors, columns=list(names))
+        table.insert(0, "path", paths)
+        if suffix == ".csv":
+            table.to_csv(temporary, index=False)
         else:
-            table = pd.DataFrame(descriptors, columns=list(names))
-            table.insert(0, "path", paths)
-            if suffix == ".csv":
-                table.to_csv(temporary, index=False)
-            else:
-                table.to_parquet(temporary, index=False)
+            table.to_parquet(temporary, index=False)
 
-    _atomic_write(output, write)
+    atomic_write(output, write)
 
 
 # --- figures (--plot FILE) ---------------------------------------------------------------------
@@ -105,32 +109,9 @@ def _write_figure(figure, output: Path) -> None:
     """Save a matplotlib figure to ``output`` atomically, in the format its suffix names, and close it."""
     import matplotlib.pyplot as plt
 
+    from .._store import atomic_write
+
     try:
-        _atomic_write(output, lambda temporary: figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120))
+        atomic_write(output, lambda temporary: figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120))
     finally:
         plt.close(figure)
-
-
-def _atomic_write(output: Path, write) -> None:
-    """Call ``write(temporary)`` on a temporary file beside ``output``, then rename it into place.
-
-    The rename is atomic within a folder: ``output`` is either absent (or as it was) or
-    complete, even when the run is interrupted or the disk fills up while writing.
-    """
-    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        write(temporary)
-        descriptor = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)  # the data on disk before the name points at it
-        finally:
-            os.close(descriptor)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; give it a new file's mode
-        os.replace(temporary, output)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ._options import (
+    _add_cluster_options,
     _add_max_pixels,
     _add_network_options,
     _add_plot_option,
     _at_least,
     _check_network,
+    _cluster,
     _network_params,
     _scales,
+    _uses_cluster,
     _validated,
 )
 
@@ -32,6 +37,7 @@ def add_parser(commands) -> None:
     transfer.add_argument("--cache", default=None, help="directory of a descriptor cache (resumable runs)")
     transfer.add_argument("--download", action="store_true", help="download the dataset with torchvision")
     transfer.add_argument("--seed", type=_at_least(0), default=0)
+    _add_cluster_options(transfer)
     _add_plot_option(
         transfer, "VOC: per-class AP bars and precision-recall curves; Caltech: per-split scores and a confusion matrix"
     )
@@ -48,7 +54,24 @@ def run(args) -> int:
     settings = {} if args.scales is None else {"scales": tuple(args.scales)}
     _validated(args, paper_featurizer(args.dataset, **params, **settings))
     # An unreadable image ends the run with an ImageInputError, which main reports by index and path.
-    results = run_transfer(
+    with contextlib.ExitStack() as stack:
+        if _uses_cluster(args):  # the descriptors are computed on the cluster, the SVMs here
+            from ..dask import distribute
+
+            client = stack.enter_context(_cluster(args))
+            stack.enter_context(distribute(client, partition_size=args.partition_size))
+        results = _run_transfer(args, run_transfer, params)
+    if plot_file is not None:
+        from ..plotting import plot_transfer
+
+        arch = "+".join(args.arch)
+        _write_figure(plot_transfer(results, title=f"{args.dataset}: {arch} ({args.weights}), {results['metric']}"), plot_file)
+        print(f"  figure written to {plot_file}")
+    return 0
+
+
+def _run_transfer(args, run_transfer, params) -> dict:
+    return run_transfer(
         args.dataset,
         args.root,
         **params,
@@ -60,10 +83,3 @@ def run(args) -> int:
         download=args.download,
         report=lambda line: print(line, flush=True),
     )
-    if plot_file is not None:
-        from ..plotting import plot_transfer
-
-        arch = "+".join(args.arch)
-        _write_figure(plot_transfer(results, title=f"{args.dataset}: {arch} ({args.weights}), {results['metric']}"), plot_file)
-        print(f"  figure written to {plot_file}")
-    return 0
