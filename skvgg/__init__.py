@@ -29,13 +29,16 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__version__ = "0.1.0"
-
 __all__ = list(_MODULE_OF)
 
 
 def __getattr__(name):
-    if name in _MODULE_OF:
+    if name == "__version__":
+        # Read on first use, from the installed metadata (skvgg._version): one version source.
+        from ._version import package_version
+
+        value = package_version()
+    elif name in _MODULE_OF:
         value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
     elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         # A submodule (skvgg.datasets), reachable as an attribute as when the package imported it eagerly.
@@ -47,4 +50,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

@@ -59,7 +59,7 @@ class ImageInputError(ValueError):
     "X[3] ('/data/cat.jpg'): file not found; expected a readable image file"
     """
 
-    def __init__(self, reason, index=None, path=None, description=None):
+    def __init__(self, reason: str, index: int | None = None, path: str | None = None, description: str | None = None) -> None:
         if description is None and path is not None:
             description = repr(path)
         self.reason = reason

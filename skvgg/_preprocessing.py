@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -53,7 +54,7 @@ class Preprocessing:
         return cls(mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0), channel_order="BGR", value_range=255.0)
 
     @classmethod
-    def from_transforms(cls, transforms) -> Preprocessing:
+    def from_transforms(cls, transforms: Any) -> Preprocessing:
         """Read the values from a torchvision ``ImageClassification`` preset."""
         return cls(
             mean=tuple(float(v) for v in transforms.mean),

@@ -121,7 +121,7 @@ def list_archs() -> list[str]:
     return list(_SPECS)
 
 
-def resolve_arch(arch) -> ArchSpec:
+def resolve_arch(arch: str | ArchSpec) -> ArchSpec:
     """Return the :class:`ArchSpec` for a name or paper letter.
 
     Parameters

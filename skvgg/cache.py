@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+# No imports from the package: tests load this module alone, from its file.
+
 __all__ = [
     "CacheIntegrityWarning",
     "CacheReadOnlyWarning",
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 
-def fingerprint(*parts) -> str:
+def fingerprint(*parts: object) -> str:
     """Stable hex digest of the ``repr`` of ``parts`` (parameters, weights identity...)."""
     return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
 
@@ -42,7 +44,7 @@ def fingerprint(*parts) -> str:
 class DescriptorCache:
     """Interface: ``get(key) -> ndarray | None`` and ``put(key, vector)``."""
 
-    def get(self, key: str):  # pragma: no cover - interface
+    def get(self, key: str) -> np.ndarray | None:  # pragma: no cover - interface
         raise NotImplementedError
 
     def put(self, key: str, value: np.ndarray) -> None:  # pragma: no cover - interface
@@ -52,20 +54,20 @@ class DescriptorCache:
 class MemoryCache(DescriptorCache):
     """A process-wide LRU bounded in bytes (descriptors of all featurizers share it)."""
 
-    def __init__(self, max_bytes: int = 2 * 1024**3):
+    def __init__(self, max_bytes: int = 2 * 1024**3) -> None:
         self.max_bytes = max_bytes
         self._store: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key):
+    def get(self, key: str) -> np.ndarray | None:
         with self._lock:
             value = self._store.get(key)
             if value is not None:
                 self._store.move_to_end(key)
             return value
 
-    def put(self, key, value):
+    def put(self, key: str, value: np.ndarray) -> None:
         value = np.array(value, dtype=np.float32, copy=True)
         value.flags.writeable = False  # callers get views of shared entries
         with self._lock:
@@ -78,7 +80,7 @@ class MemoryCache(DescriptorCache):
                 _, dropped = self._store.popitem(last=False)
                 self._bytes -= dropped.nbytes
 
-    def clear(self):
+    def clear(self) -> None:
         with self._lock:
             self._store.clear()
             self._bytes = 0
@@ -191,7 +193,7 @@ class DiskCache(DescriptorCache):
     :class:`CacheReadOnlyWarning` per directory and process says so.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory).expanduser()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -202,7 +204,7 @@ class DiskCache(DescriptorCache):
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npy"
 
-    def get(self, key):
+    def get(self, key: str) -> np.ndarray | None:
         path = self._path(key)
         try:
             # O_NONBLOCK: a FIFO planted in the cache must not block the open; no effect on files.
@@ -235,7 +237,7 @@ class DiskCache(DescriptorCache):
             message += ": not used; the descriptor is recomputed" + ("" if unwritable else " and the entry rewritten")
         warnings.warn(message, category, stacklevel=4)
 
-    def put(self, key, value):
+    def put(self, key: str, value: np.ndarray) -> None:
         if self._id in _unwritable:
             return
         data = _encode(key, value)
@@ -280,7 +282,7 @@ def clear_memory_cache() -> None:
     _MEMORY.clear()
 
 
-def open_cache(cache) -> DescriptorCache | None:
+def open_cache(cache: bool | str | os.PathLike[str] | None) -> DescriptorCache | None:
     """``None``/``False`` -> no cache, ``True`` -> the process-wide memory cache, a path -> disk."""
     if cache is None or cache is False:
         return None

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -33,6 +34,7 @@ from ._training import (
     sgd,
     split_holdout,
 )
+from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
@@ -185,9 +187,24 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     Examples
     --------
-    >>> from skvgg import VGGClassifier
-    >>> clf = VGGClassifier(train_layers="classifier", max_epochs=10)  # doctest: +SKIP
-    >>> clf.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    Two epochs on a few generated image files. The example runs offline on random
+    weights and small views; leave out ``weights`` and ``preprocessing`` to fine-tune
+    VGG16's ImageNet weights.
+
+    >>> import tempfile
+    >>> from skvgg import Preprocessing, VGGClassifier
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> root = make_image_folder(tempfile.mkdtemp(), counts={"cat": 4, "dog": 4})
+    >>> paths, labels = load_image_folder(root, return_X_y=True)
+    >>> clf = VGGClassifier("vgg11", weights=None, max_epochs=2, random_state=0,
+    ...                     preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> clf.fit(paths, labels).classes_.tolist()
+    ['cat', 'dog']
+    >>> clf.predict_proba(paths).shape
+    (8, 2)
+    >>> [entry["epoch"] for entry in clf.history_]
+    [1, 2]
     """
 
     _parameter_constraints: dict = {
@@ -338,7 +355,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
     # --- fitting -------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: ImageCollection, y: ArrayLike) -> VGGClassifier:
         """Fine-tune on images ``X`` with labels ``y``.
 
         Parameters
@@ -416,7 +433,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
         )  # fmt: skip
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ImageCollection) -> np.ndarray:
         """Class posteriors, averaged over the test views (``eval_scales``, ``eval_flip``, ``multi_crop``).
 
         Parameters
@@ -434,7 +451,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         items = check_images(X)
         return self._posteriors(items, np.arange(len(items)))
 
-    def decision_function(self, X):
+    def decision_function(self, X: ImageCollection) -> np.ndarray:
         """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``.
 
         Parameters
@@ -451,7 +468,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             return log_proba[:, 1] - log_proba[:, 0]
         return log_proba
 
-    def predict(self, X):
+    def predict(self, X: ImageCollection) -> np.ndarray:
         """The class of highest averaged posterior for each image.
 
         Parameters
@@ -468,7 +485,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         proba = self.predict_proba(X)  # checks fitted first
         return self.classes_[proba.argmax(1)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X: ImageCollection, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy; labels never seen in ``fit`` are an error, not a silent miss.
 
         Parameters
@@ -491,7 +508,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
             raise ValueError(f"y contains labels not seen during fit: {unseen.tolist()[:10]}; known: {self.classes_.tolist()}")
         return super().score(X, y, sample_weight=sample_weight)
 
-    def transform(self, X):
+    def transform(self, X: ImageCollection) -> np.ndarray:
         """Fine-tuned fc7 descriptors (after ReLU), averaged over the test views.
 
         Parameters
@@ -510,7 +527,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         # Descriptors come from the single or dense views; multi-crop is for posteriors.
         return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`.
 
         Parameters

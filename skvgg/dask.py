@@ -20,16 +20,31 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from . import _dask, _store
+from ._typing import StrPath
+
+# distributed.Client and dask collections are annotated as Any: the dask extra is optional, and
+# the annotations resolve (typing.get_type_hints) without it.
 
 __all__ = ["featurize_to_parquet", "distribute", "start_client", "worker_stats"]
 
 
-def featurize_to_parquet(estimator, X, directory, *, partition_size=64, client=None, verbose=None) -> dict:
+def featurize_to_parquet(
+    estimator: BaseEstimator,
+    X: Any,
+    directory: StrPath,
+    *,
+    partition_size: int = 64,
+    client: Any = None,
+    verbose: bool | None = None,
+) -> dict[str, Any]:
     """Describe ``X`` into a parquet dataset directory, one part per partition; resumable.
 
     Parameters
@@ -70,6 +85,29 @@ def featurize_to_parquet(estimator, X, directory, *, partition_size=64, client=N
     rest; when all exist, it writes the manifest ``_skvgg.json`` and deletes parts of
     other runs, so ``pandas.read_parquet(directory)`` returns this run's rows in order.
     Two runs writing the same directory at once are not supported.
+
+    Examples
+    --------
+    In this process (``client=None``: no dask needed), on generated images and random
+    weights; a rerun reuses every part:
+
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.dask import featurize_to_parquet
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> store = tempfile.mkdtemp() + "/descriptors.parquet"
+    >>> summary = featurize_to_parquet(featurizer, paths, store, partition_size=2)
+    >>> summary["rows"], summary["parts"], summary["computed"]
+    (5, 3, 3)
+    >>> featurize_to_parquet(featurizer, paths, store, partition_size=2)["reused"]
+    3
+    >>> pd.read_parquet(store).shape  # the path column and 4096 descriptor columns
+    (5, 4097)
     """
     from sklearn.utils.validation import check_is_fitted
 
@@ -151,7 +189,7 @@ def _active_client():
 
 
 @contextlib.contextmanager
-def distribute(client=None, *, partition_size=64):
+def distribute(client: Any = None, *, partition_size: int = 64) -> Iterator[None]:
     """Run the estimators' ``transform``/``predict``/``predict_proba`` of plain inputs on a dask cluster.
 
     Inside the ``with`` block, ``X`` (a list of paths...) is cut into ``partition_size``
@@ -168,9 +206,24 @@ def distribute(client=None, *, partition_size=64):
 
     Examples
     --------
-    >>> from distributed import Client  # doctest: +SKIP
-    >>> with Client(n_workers=4, threads_per_worker=1) as client, distribute(client):  # doctest: +SKIP
-    ...     descriptors = VGGFeaturizer().fit().transform(paths)  # doctest: +SKIP
+    On a cluster of one thread in this process, quick to start (``Client(n_workers=4,
+    threads_per_worker=1)`` starts four worker processes), with generated images and
+    random weights:
+
+    >>> import tempfile
+    >>> from distributed import Client
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.dask import distribute
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32)).fit()
+    >>> with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
+    ...     with distribute(client, partition_size=2):
+    ...         descriptors = featurizer.transform(paths)  # three tasks of at most 2 images
+    >>> descriptors.shape
+    (5, 4096)
     """
     if int(partition_size) < 1:
         raise ValueError(f"partition_size must be >= 1, got {partition_size!r}")
@@ -180,7 +233,13 @@ def distribute(client=None, *, partition_size=64):
         yield
 
 
-def start_client(workers=None, scheduler=None, *, threads_per_worker=1, dashboard_address=":0"):
+def start_client(
+    workers: int | None = None,
+    scheduler: StrPath | None = None,
+    *,
+    threads_per_worker: int = 1,
+    dashboard_address: str | None = ":0",
+) -> Any:
     """A ``distributed.Client``: on a new ``LocalCluster`` of ``workers`` processes, or joined to ``scheduler``.
 
     Parameters
@@ -215,6 +274,6 @@ def start_client(workers=None, scheduler=None, *, threads_per_worker=1, dashboar
     )  # fmt: skip
 
 
-def worker_stats(client) -> dict:
+def worker_stats(client: Any) -> dict[str, dict[str, int]]:
     """Per worker address: ``network_builds`` (weights loaded by that process), ``partitions`` and ``images`` described."""
     return client.run(_dask.stats)

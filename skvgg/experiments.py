@@ -4,7 +4,7 @@ Fixed VGG descriptors (fc7 after ReLU, dense evaluation over several scales, ave
 with the mirror image), L2-normalised, then a linear SVM; the ConvNet is not fine-tuned.
 
 ========== ================================ ============ ===============================
-dataset    scales Q, pooling across scales metric        split
+dataset    scales Q, pooling across scales  metric       split
 ========== ================================ ============ ===============================
 caltech101 (256, 384, 512), stacked         mean recall  30 train / <= 50 test per class, 3 splits
 caltech256 (256, 384, 512), stacked         mean recall  60 train / rest per class, 3 splits
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, ShuffleSplit
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -32,6 +34,7 @@ from sklearn.preprocessing import Normalizer
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
+from ._typing import StrPath, WeightsSpec
 from .datasets import load_caltech101, load_caltech256, load_voc
 from .featurizer import VGGFeaturizer
 from .metrics import mean_class_recall, mean_class_recall_scorer, voc07_map_scorer, voc12_map_scorer, voc_mean_average_precision
@@ -99,7 +102,9 @@ _ESTIMATOR_PARAMETER = "no_validation"
     {"dataset": [str], "arch": _ESTIMATOR_PARAMETER, "weights": _ESTIMATOR_PARAMETER},
     prefer_skip_nested_validation=False,
 )
-def paper_featurizer(dataset: str, arch="vgg16", weights="imagenet", **params) -> VGGFeaturizer:
+def paper_featurizer(
+    dataset: str, arch: str | Sequence[str] = "vgg16", weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet", **params: Any
+) -> VGGFeaturizer:
     """The featurizer of the paper's protocol for ``dataset`` (fc7, its scales, flips, scale pooling).
 
     Parameters
@@ -144,7 +149,13 @@ def _svm(protocol: DatasetProtocol, C: float):
     },
     prefer_skip_nested_validation=False,
 )
-def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.0, **featurizer_params) -> Pipeline:
+def paper_pipeline(
+    dataset: str,
+    arch: str | Sequence[str] = "vgg16",
+    weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet",
+    C: float = 1.0,
+    **featurizer_params: Any,
+) -> Pipeline:
     """``VGGFeaturizer -> L2 normalisation -> linear SVM`` (one-vs-rest for VOC), as in the paper.
 
     Parameters
@@ -171,8 +182,15 @@ def paper_pipeline(dataset: str, arch="vgg16", weights="imagenet", C: float = 1.
     Examples
     --------
     >>> from skvgg.experiments import paper_pipeline
-    >>> model = paper_pipeline("caltech101", cache=True)  # doctest: +SKIP
-    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    >>> model = paper_pipeline("caltech101", cache=True)
+    >>> [name for name, _ in model.steps]
+    ['vgg', 'l2', 'svm']
+    >>> model.named_steps["vgg"].scales, model.named_steps["vgg"].scale_pooling
+    ((256, 384, 512), 'stack')
+
+    ``model.fit(train_paths, train_labels)`` then loads VGG16's ImageNet weights (or
+    pass ``weights=``) and describes the images; :func:`run_transfer` runs the whole
+    protocol on a local copy of the dataset.
     """
     protocol = _protocol(dataset)
     return Pipeline(
@@ -198,7 +216,13 @@ def _head(protocol: DatasetProtocol) -> Pipeline:
     },
     prefer_skip_nested_validation=False,
 )
-def paper_search(dataset: str, estimator=None, Cs=C_GRID, random_state=None, n_jobs=None) -> GridSearchCV:
+def paper_search(
+    dataset: str,
+    estimator: BaseEstimator | None = None,
+    Cs: Sequence[float] = C_GRID,
+    random_state: int | np.random.RandomState | None = None,
+    n_jobs: int | None = None,
+) -> GridSearchCV:
     """Grid search of the SVM's ``C`` on 20% of the training images, as the paper validates.
 
     Parameters
@@ -303,19 +327,19 @@ def _network_key(arch) -> str:
 )
 def run_transfer(
     dataset: str,
-    root,
+    root: StrPath,
     *,
-    arch="vgg16",
-    weights="imagenet",
+    arch: str | Sequence[str] = "vgg16",
+    weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet",
     n_splits: int | None = None,
     n_train: int | None = None,
     n_test: int | None = None,
-    scales=None,
+    scales: Sequence[int] | None = None,
     random_state: int = 0,
     download: bool = False,
     report: Callable[[str], None] = print,
-    **featurizer_params,
-) -> dict:
+    **featurizer_params: Any,
+) -> dict[str, Any]:
     """Run the paper's transfer protocol on a local copy of ``dataset`` and report each step.
 
     Each image is described once (all of them, before any split); the SVM part then
@@ -345,7 +369,9 @@ def run_transfer(
     -------
     results : dict
         ``scores`` (per split, in %), ``mean``, ``std``, ``paper`` (Table 11 entry or
-        None), ``metric``, ``Cs`` (chosen per split), ``featurize_seconds``.
+        None), ``metric``, ``Cs`` (chosen per split), ``featurize_seconds``, ``class_names``
+        and the test labels: ``y_true`` with ``y_score`` (VOC: the decision values on the
+        test set, and ``ap_method``) or ``y_pred`` (Caltech: one array per split).
 
     Raises
     ------
@@ -381,6 +407,8 @@ def run_transfer(
     report(f"  described {n_images} images in {seconds:.0f} s ({n_images / max(seconds, 1e-9):.2f} images/s)")
 
     scores, chosen = [], []
+    # What the figures of skvgg.plotting.plot_transfer need: the test labels and predictions.
+    outputs = {}
     if protocol.multilabel:
         train, test = data["train"], data["test"]
         search = paper_search(protocol.name, _head(protocol), random_state=random_state)
@@ -389,15 +417,21 @@ def run_transfer(
         method = "11point" if protocol.name == "voc2007" else "area"
         scores.append(100 * voc_mean_average_precision(test.target, decision, method=method))
         chosen.append(search.best_params_["svm__estimator__C"])
+        outputs = {"class_names": list(test.target_names), "y_true": np.asarray(test.target), "y_score": decision}
+        outputs["ap_method"] = method
         report(f"  {train.image_set} -> {test.image_set}: {protocol.metric} {scores[-1]:.2f} %  (C={chosen[-1]:g})")
     else:
         bunch = data["all"]
         y = np.asarray(bunch.target)
         X = descriptors["all"]
+        outputs = {"class_names": list(bunch.target_names), "y_true": [], "y_pred": []}
         for number, (train, test) in enumerate(splitter.split(X, y), start=1):
             search = paper_search(protocol.name, _head(protocol), random_state=random_state + number)
             search.fit(X[train], y[train])
-            scores.append(100 * mean_class_recall(y[test], search.predict(X[test])))
+            predicted = search.predict(X[test])
+            outputs["y_true"].append(y[test])
+            outputs["y_pred"].append(predicted)
+            scores.append(100 * mean_class_recall(y[test], predicted))
             chosen.append(search.best_params_["svm__C"])
             report(f"  split {number}: {protocol.metric} {scores[-1]:.2f} %  (C={chosen[-1]:g})")
     mean, std = float(np.mean(scores)), float(np.std(scores))
@@ -414,4 +448,5 @@ def run_transfer(
         "metric": protocol.metric,
         "Cs": chosen,
         "featurize_seconds": seconds,
+        **outputs,
     }

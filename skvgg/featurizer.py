@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from . import gpudecode
 from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
+from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
@@ -54,7 +55,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         ``"imagenet"``) or a list with one entry per network.
     layer : str or list of str, default="fc7"
         ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
-        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"``..``"pool5"``). A list
+        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"`` ... ``"pool5"``). A list
         concatenates several layers from one forward pass, in the order given.
     pooling : {"avg", "max"}, default="avg"
         How a spatial map becomes a vector: conv and pool maps always, fc maps in
@@ -155,12 +156,27 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     Examples
     --------
+    Descriptors of a few generated image files, then a linear classifier on them. The
+    example runs offline on random weights and small views; leave out ``weights``,
+    ``random_state`` and ``preprocessing`` for VGG16's ImageNet fc7 descriptors.
+
+    >>> import tempfile
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import Normalizer
     >>> from sklearn.svm import LinearSVC
-    >>> from skvgg import VGGFeaturizer
-    >>> model = make_pipeline(VGGFeaturizer(), Normalizer(), LinearSVC())  # doctest: +SKIP
-    >>> model.fit(train_paths, train_labels).score(test_paths, test_labels)  # doctest: +SKIP
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> featurizer.fit_transform(paths).shape
+    (5, 4096)
+    >>> featurizer.get_feature_names_out()[:2]
+    array(['fc7_0000', 'fc7_0001'], dtype=object)
+    >>> model = make_pipeline(featurizer, Normalizer(), LinearSVC())
+    >>> model.fit(paths, labels).predict(paths).shape
+    (5,)
     """
 
     _parameter_constraints: dict = {
@@ -225,7 +241,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     # --- fitting ---------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X=None, y=None):
+    def fit(self, X: ImageCollection | None = None, y: object = None) -> VGGFeaturizer:
         """Validate the parameters (and ``X``'s container) and load the network.
 
         Nothing is learned from the images: ``X`` and ``y`` are accepted for Pipeline
@@ -353,7 +369,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     # --- transforming ----------------------------------------------------------------------
 
-    def transform(self, X):
+    def transform(self, X: ImageCollection) -> np.ndarray:
         """Describe each image of ``X``.
 
         Parameters
@@ -365,9 +381,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
         Returns
         -------
-        descriptors : ndarray of shape (n_images, n_features_out_), float32
+        descriptors : ndarray of shape (n_images, ``n_features_out_``), float32
             A lazy dask array (DataFrame under ``set_output``) for a dask input: see
-            ``docs/user-guide/scale-out.md``.
+            :doc:`/user-guide/scale-out`.
         """
         if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/_dask.py
             return lazy
@@ -508,7 +524,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
     # --- names and tags --------------------------------------------------------------------
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names such as ``fc7_0000`` or, for stacked scales, ``fc7_q384_0000``.
 
         Parameters

@@ -36,8 +36,10 @@ grid search the mask reaches the scorer through metadata routing, see
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import balanced_accuracy_score, make_scorer
 from sklearn.utils._param_validation import StrOptions, validate_params
@@ -66,7 +68,7 @@ _ENCODING = [StrOptions({"auto", "voc", "indicator"})]
     {"y_true": ["array-like"], "y_pred": ["array-like"], "sample_weight": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
-def mean_class_recall(y_true, y_pred, *, sample_weight=None):
+def mean_class_recall(y_true: ArrayLike, y_pred: ArrayLike, *, sample_weight: ArrayLike | None = None) -> float:
     """Mean over the classes of ``y_true`` of the recall of each class.
 
     The metric of the paper's Caltech-101 and Caltech-256 experiments: for
@@ -254,7 +256,15 @@ _VOC_PARAMETERS = {
 
 
 @validate_params(_VOC_PARAMETERS, prefer_skip_nested_validation=True)
-def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, ties="group", encoding="auto"):
+def voc_average_precision(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    method: str = "11point",
+    difficult: ArrayLike | None = None,
+    ties: str = "group",
+    encoding: str = "auto",
+) -> float | np.ndarray:
     """Average precision of each class, with the PASCAL VOC devkit's rules.
 
     For each class, the samples are ranked by decreasing ``y_score``; samples
@@ -350,7 +360,15 @@ def voc_average_precision(y_true, y_score, *, method="11point", difficult=None, 
 
 
 @validate_params(_VOC_PARAMETERS, prefer_skip_nested_validation=True)
-def voc_mean_average_precision(y_true, y_score, *, method="11point", difficult=None, ties="group", encoding="auto"):
+def voc_mean_average_precision(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    *,
+    method: str = "11point",
+    difficult: ArrayLike | None = None,
+    ties: str = "group",
+    encoding: str = "auto",
+) -> float:
     """Mean over the classes of :func:`voc_average_precision` (the VOC mAP).
 
     Parameters
@@ -385,7 +403,7 @@ def voc_mean_average_precision(y_true, y_score, *, method="11point", difficult=N
 
 
 @validate_params({"method": _METHOD, "ties": _TIES, "encoding": _ENCODING}, prefer_skip_nested_validation=True)
-def make_voc_map_scorer(method="11point", *, ties="group", encoding="auto"):
+def make_voc_map_scorer(method: str = "11point", *, ties: str = "group", encoding: str = "auto") -> Callable[..., float]:
     """A new scorer of :func:`voc_mean_average_precision` for ``scoring=``.
 
     The scorer ranks with the estimator's ``decision_function`` (or

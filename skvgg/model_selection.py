@@ -26,9 +26,12 @@ fits ``cross_val_score``, ``cross_validate`` and searches, not
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.model_selection import BaseCrossValidator, PredefinedSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
@@ -90,7 +93,7 @@ def _describe_small(classes, counts, requirement):
 class _FixedSplitsCV(BaseCrossValidator):
     """A splitter whose number of splits is its ``n_splits`` parameter."""
 
-    def get_n_splits(self, X=None, y=None, groups=None):
+    def get_n_splits(self, X: object = None, y: object = None, groups: object = None) -> int:
         """Number of splits, ``n_splits``.
 
         Parameters
@@ -145,13 +148,19 @@ class PerClassSplit(_FixedSplitsCV):
     4 2
     """
 
-    def __init__(self, n_train=30, n_test=50, n_splits=3, random_state=None):
+    def __init__(
+        self,
+        n_train: int = 30,
+        n_test: int | None = 50,
+        n_splits: int = 3,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.n_train = _check_int(n_train, "n_train", 1)
         self.n_test = _check_int(n_test, "n_test", 1, allow_none=True)
         self.n_splits = _check_int(n_splits, "n_splits", 1)
         self.random_state = random_state
 
-    def split(self, X, y=None, groups=None):
+    def split(self, X: ArrayLike, y: ArrayLike | None = None, groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Generate the indices of the training and test images of each split.
 
         Parameters
@@ -216,7 +225,9 @@ _FRACTION = Interval(Real, 0, 1, closed="neither")
     },
     prefer_skip_nested_validation=True,
 )
-def check_class_sizes(y, n_train, *, validation_fraction=None, min_classes=2):
+def check_class_sizes(
+    y: ArrayLike, n_train: int, *, validation_fraction: float | None = None, min_classes: int = 2
+) -> dict[Any, int]:
     """Check, before any image is described, that per-class splits of ``y`` are possible.
 
     Cheap (labels only): run it before describing a dataset whose splits
@@ -315,12 +326,12 @@ class PerClassHoldOut(_FixedSplitsCV):
     (16, 4)
     """
 
-    def __init__(self, fraction=0.2, n_splits=1, random_state=None):
+    def __init__(self, fraction: float = 0.2, n_splits: int = 1, random_state: int | np.random.RandomState | None = None) -> None:
         self.fraction = _check_fraction(fraction)
         self.n_splits = _check_int(n_splits, "n_splits", 1)
         self.random_state = random_state
 
-    def split(self, X, y=None, groups=None):
+    def split(self, X: ArrayLike, y: ArrayLike | None = None, groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Generate the training and validation indices.
 
         Parameters
@@ -377,7 +388,9 @@ def _holdout_split_masks(y, n_samples, fraction, n_splits, random_state, splitte
     {"y_train": ["array-like"], "fraction": [_FRACTION], "random_state": ["random_state"]},
     prefer_skip_nested_validation=True,
 )
-def validation_split(y_train, fraction=0.2, random_state=None):
+def validation_split(
+    y_train: ArrayLike, fraction: float = 0.2, random_state: int | np.random.RandomState | None = None
+) -> PredefinedSplit:
     """A fixed per-class validation split of given training labels.
 
     The same draw as the first split of :class:`PerClassHoldOut`, frozen in

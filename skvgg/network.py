@@ -21,7 +21,7 @@ for exactness, and *not* the paper's evaluation.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,9 @@ def init_linear_(linear: nn.Linear, std: float = LINEAR_INIT_STD) -> nn.Linear:
     return linear
 
 
-def check_scales(value, name: str, minimum: int = DENSE_MIN_SIZE, distinct: bool = False):
+def check_scales(
+    value: int | Sequence[int] | None, name: str, minimum: int = DENSE_MIN_SIZE, distinct: bool = False
+) -> tuple[int, ...] | None:
     """``value`` (None, an int or a sequence of ints) as a tuple of image sides >= ``minimum``.
 
     Raises a ``ValueError`` naming the parameter and the offending values.
@@ -132,7 +134,9 @@ class VGG(nn.Module):
         Width of fc8.
     """
 
-    def __init__(self, arch="vgg16", num_classes: int = 1000, dropout: float = 0.5, init_weights: bool = True):
+    def __init__(
+        self, arch: str | ArchSpec = "vgg16", num_classes: int = 1000, dropout: float = 0.5, init_weights: bool = True
+    ) -> None:
         super().__init__()
         self.spec = resolve_arch(arch)
         self.features, self.feature_index = _make_features(self.spec)
@@ -255,7 +259,7 @@ class VGG(nn.Module):
         """Dense form: ``(N, 3, H, W)`` -> logit map ``(N, num_classes, H//32 - 6, W//32 - 6)``."""
         return self.extract(x, "logits", dense=True)["logits"]
 
-    def extract(self, x: torch.Tensor, layers, dense: bool = False) -> dict[str, torch.Tensor]:
+    def extract(self, x: torch.Tensor, layers: str | Iterable[str], dense: bool = False) -> dict[str, torch.Tensor]:
         """Run one forward pass and return the named activations.
 
         The pass stops after the deepest requested layer, so asking for ``conv4_3``

@@ -19,10 +19,14 @@ and ``--train`` at least 2).
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from PIL import Image
+
+from ._typing import StrPath
 
 __all__ = [
     "CALTECH101_COUNTS",
@@ -104,7 +108,7 @@ VOC_IMAGES = {
 }
 
 
-def write_image(path, size=(40, 30), fmt=None):
+def write_image(path: StrPath, size: tuple[int, int] = (40, 30), fmt: str | None = None) -> Path:
     """Write a small real image file (JPEG unless the extension says otherwise).
 
     The background color depends on the parent folder (the class, in the class-folder
@@ -136,7 +140,7 @@ def _layout_dir(root, name, tv_dir, layout):
     raise ValueError(f"layout must be 'standard' or 'torchvision', got {layout!r}")
 
 
-def make_caltech101(root, *, counts=None, layout="standard"):
+def make_caltech101(root: StrPath, *, counts: Mapping[str, int] | None = None, layout: str = "standard") -> Path:
     """Caltech-101: ``root/101_ObjectCategories/<class>/image_0001.jpg``.
 
     Parameters
@@ -162,7 +166,9 @@ def make_caltech101(root, *, counts=None, layout="standard"):
     return base
 
 
-def make_caltech256(root, *, counts=None, layout="standard", quirks=True):
+def make_caltech256(
+    root: StrPath, *, counts: Mapping[str, int] | None = None, layout: str = "standard", quirks: bool = True
+) -> Path:
     """Caltech-256: ``root/256_ObjectCategories/NNN.<name>/NNN_0001.jpg``.
 
     Parameters
@@ -245,7 +251,7 @@ def _annotation_xml(year, image_id, objects, size):
     return "\n".join(lines) + "\n"
 
 
-def voc_target(objects):
+def voc_target(objects: Sequence[Mapping[str, Any]] | None) -> list[int] | None:
     """The devkit's 1/0/-1 row of one image's objects (None for unannotated)."""
     if objects is None:
         return None
@@ -256,7 +262,15 @@ def voc_target(objects):
     return row
 
 
-def make_voc(root, year="2007", *, images=None, layout="standard", class_files=True, size=(40, 30)):
+def make_voc(
+    root: StrPath,
+    year: str = "2007",
+    *,
+    images: Mapping[str, tuple[str, list[dict[str, Any]] | None]] | None = None,
+    layout: str = "standard",
+    class_files: bool = True,
+    size: tuple[int, int] = (40, 30),
+) -> Path:
     """PASCAL VOC: ``root/VOCdevkit/VOC<year>/{JPEGImages,Annotations,ImageSets/Main}``.
 
     Parameters
@@ -318,7 +332,9 @@ def make_voc(root, year="2007", *, images=None, layout="standard", class_files=T
     return voc
 
 
-def make_image_folder(root, *, counts=None, extension=".jpg", nested=False):
+def make_image_folder(
+    root: StrPath, *, counts: Mapping[str, int] | None = None, extension: str = ".jpg", nested: bool = False
+) -> Path:
     """A generic folder of class sub-folders: ``root/<class>/img_0001<extension>``.
 
     Parameters

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ._preprocessing import Preprocessing
+from ._typing import StrPath, WeightsSpec
 from .architectures import ArchSpec
 
 __all__ = [
@@ -117,7 +118,7 @@ def _resolve_enum(spec: ArchSpec, member) -> ResolvedWeights:
     )
 
 
-def resolve_weights(spec: ArchSpec, weights, preprocessing: Preprocessing | None = None) -> ResolvedWeights:
+def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preprocessing | None = None) -> ResolvedWeights:
     """Validate a ``weights=`` value for an architecture, without loading anything.
 
     Parameters
@@ -301,7 +302,7 @@ def _published_url(name: str) -> str | None:
     return None
 
 
-def verify_weights_file(path, url: str | None = None) -> None:
+def verify_weights_file(path: StrPath, url: str | None = None) -> None:
     """Check a weights file against the SHA-256 prefix in its name, once per file version.
 
     Files named by torch.hub's convention ``name-<hex>.ext`` (8 or more hex digits, as in
@@ -438,7 +439,9 @@ def _list(title: str, items: list[str], limit: int = 20) -> str:
     return f"  {title} ({len(items)}):\n" + "\n".join(f"    {item}" for item in shown) + more
 
 
-def check_state_dict(model: torch.nn.Module, state_dict: Mapping, ignore: tuple[str, ...] = (), source: str = "checkpoint"):
+def check_state_dict(
+    model: torch.nn.Module, state_dict: Mapping, ignore: tuple[str, ...] = (), source: str = "checkpoint"
+) -> None:
     """Raise :class:`WeightsMismatchError` unless keys and shapes match the model exactly.
 
     ``ignore`` lists key prefixes left out of the comparison (a replaced head).

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import torch
 
-from .architectures import resolve_arch
+from ._typing import WeightsSpec
+from .architectures import ArchSpec, resolve_arch
 from .network import VGG, init_linear_
 from .weights import Preprocessing, check_state_dict, load_state_dict, resolve_weights
 
@@ -15,8 +16,8 @@ __all__ = ["build_vgg"]
 
 
 def build_vgg(
-    arch="vgg16",
-    weights=None,
+    arch: str | ArchSpec = "vgg16",
+    weights: WeightsSpec = None,
     num_classes: int | None = None,
     *,
     dropout: float = 0.5,

@@ -12,8 +12,7 @@ from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_predict
 
-from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
-from skvgg import _training
+from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer, _training
 from skvgg._schedule import PlateauSchedule
 from skvgg._training import min_class_size_for_holdout, passes_per_epoch, split_holdout
 from skvgg.classifier import MIN_STEPS_PER_EPOCH, TrainingInterrupted

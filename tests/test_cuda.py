@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
+import skvgg
 from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
 from skvgg.cuda import DeviceRunner
 from skvgg.images import load_rgb
@@ -30,7 +31,8 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+# The directory holding the skvgg under test (a checkout or site-packages), for child interpreters.
+ROOT = Path(skvgg.__file__).resolve().parents[1]
 
 
 def _cosines(a, b):

@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from sklearn.datasets import load_sample_images
 
+import skvgg
 from skvgg import Preprocessing, VGGFeaturizer, gpudecode
 from skvgg.cuda import DeviceRunner, HostRing
 from skvgg.images import load_rgb
@@ -418,8 +419,9 @@ def test_gpu_benchmark_quick_mode_runs_every_section(tmp_path):
     import json
 
     out = tmp_path / "gpu.json"
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    root = Path(__file__).resolve().parents[1]  # the checkout's benchmarks/, run on the skvgg under test
+    package_root = str(Path(skvgg.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": package_root, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     result = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "gpu.py"), "--device", "cpu", "--quick", "--out", str(out)],
         capture_output=True, text=True, env=env, timeout=600,

@@ -28,9 +28,9 @@ import skvgg._budget
 import skvgg.pipeline
 import skvgg.views
 from skvgg import ImageInputError, Preprocessing, VGGClassifier, VGGFeaturizer
+from skvgg._resample import bilinear_region
 from skvgg.images import DEFAULT_MAX_PIXELS, decoding, image_key, load_rgb
 from skvgg.pipeline import ViewGroup, batched_groups
-from skvgg._resample import bilinear_region
 from skvgg.views import center_view, grid_views, random_view, rescale, rescaled_size
 
 SMALL = Preprocessing(resize_size=40, crop_size=32)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile, ImageOps
 
+import skvgg
 from skvgg._parallel import parallel_map
 from skvgg.images import (
     ImageInputError,
@@ -998,7 +999,7 @@ def test_16bit_png_route_is_torchvision(tmp_path, monkeypatch):
 
 def test_no_pillow_private_attributes_in_the_sources():
     # Issue 9: decoding uses Pillow's public API only (no tile records, decoders or private checks).
-    source_dir = Path(__file__).resolve().parent.parent / "skvgg"
+    source_dir = Path(skvgg.__file__).resolve().parent  # the package under test
     forbidden = re.compile(r"\.tile\b|_getdecoder|_decompression_bomb_check|Image\._|ImageFile\._|\bImage\.core\b")
     offenders = [
         f"{path.name}:{number}: {line.strip()}"

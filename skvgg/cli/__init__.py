@@ -20,6 +20,7 @@ import contextlib
 import os
 import sys
 
+from .._version import package_version
 from . import _archs, _demo, _featurize, _transfer
 
 # _cli_words and _network_params: importable from skvgg.cli, where they were before the split.
@@ -29,17 +30,6 @@ from ._options import _network_params  # noqa: F401
 __all__ = ["main", "build_parser"]
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("skvgg")
-    except (ImportError, PackageNotFoundError):
-        from .. import __version__
-
-        return __version__
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skvgg",
@@ -47,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 success, 1 unusable data, images or weights, 2 bad arguments, 130 interrupted, "
         "141 output pipe closed (| head).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (_demo, _featurize, _transfer, _archs):
         command.add_parser(commands)

@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
+from .._typing import StrPath
 from ._base import (
     JPEG_EXTENSIONS,
     DatasetFormatError,
@@ -153,7 +155,9 @@ _PARAMETERS = {
 
 
 @validate_params({**_PARAMETERS, "include_background": ["boolean"]}, prefer_skip_nested_validation=True)
-def load_caltech101(root, *, download=False, include_background=True, return_X_y=False):
+def load_caltech101(
+    root: StrPath, *, download: bool = False, include_background: bool = True, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load the Caltech-101 image paths and class names.
 
     Reads ``root/101_ObjectCategories/<class>/*.jpg``. ``root`` may also be the
@@ -212,18 +216,27 @@ def load_caltech101(root, *, download=False, include_background=True, return_X_y
 
     Examples
     --------
+    On a generated miniature of the archive's layout (the real one has 102 classes
+    with the background, 101 without):
+
+    >>> import tempfile
     >>> from skvgg.datasets import load_caltech101
-    >>> data = load_caltech101("~/data")  # doctest: +SKIP
-    >>> len(data.target_names)  # doctest: +SKIP
-    102
-    >>> paths, labels = load_caltech101("~/data", return_X_y=True)  # doctest: +SKIP
+    >>> from skvgg.testing import make_caltech101
+    >>> root = make_caltech101(tempfile.mkdtemp(), counts={"Faces": 3, "accordion": 2, "BACKGROUND_Google": 2})
+    >>> load_caltech101(root).target_names
+    ['BACKGROUND_Google', 'Faces', 'accordion']
+    >>> paths, labels = load_caltech101(root, include_background=False, return_X_y=True)
+    >>> len(paths), labels.tolist()
+    (5, ['Faces', 'Faces', 'Faces', 'accordion', 'accordion'])
     """
     data = _load_caltech(root, _CALTECH101, download=download, include_extra=include_background)
     return bunch_or_X_y(data, return_X_y)
 
 
 @validate_params({**_PARAMETERS, "include_clutter": ["boolean"]}, prefer_skip_nested_validation=True)
-def load_caltech256(root, *, download=False, include_clutter=True, return_X_y=False):
+def load_caltech256(
+    root: StrPath, *, download: bool = False, include_clutter: bool = True, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load the Caltech-256 image paths and class names.
 
     Reads ``root/256_ObjectCategories/NNN.<name>/*.jpg``. ``root`` may also be
@@ -283,8 +296,13 @@ def load_caltech256(root, *, download=False, include_clutter=True, return_X_y=Fa
 
     Examples
     --------
+    >>> import tempfile
     >>> from skvgg.datasets import load_caltech256
-    >>> paths, labels = load_caltech256("~/data", return_X_y=True)  # doctest: +SKIP
+    >>> from skvgg.testing import make_caltech256
+    >>> root = make_caltech256(tempfile.mkdtemp(), counts={"001.ak47": 2, "002.american-flag": 3, "257.clutter": 1})
+    >>> data = load_caltech256(root, include_clutter=False)
+    >>> data.target_names, len(data.paths)
+    (['ak47', 'american-flag'], 5)
     """
     data = _load_caltech(root, _CALTECH256, download=download, include_extra=include_clutter)
     return bunch_or_X_y(data, return_X_y)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import validate_params
 
+from .._typing import StrPath
 from ._base import (
     IMG_EXTENSIONS,
     DatasetNotFoundError,
@@ -27,7 +30,9 @@ __all__ = ["load_image_folder"]
     {"root": [str, os.PathLike], "extensions": [str, Iterable], "return_X_y": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
-def load_image_folder(root, *, extensions=IMG_EXTENSIONS, return_X_y=False):
+def load_image_folder(
+    root: StrPath, *, extensions: str | Iterable[str] = IMG_EXTENSIONS, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray]:
     """Load any folder of class sub-folders, as torchvision's ``ImageFolder``.
 
     Reads ``root/<class>/**/<image>``: each visible sub-folder of ``root`` is a
@@ -82,8 +87,14 @@ def load_image_folder(root, *, extensions=IMG_EXTENSIONS, return_X_y=False):
 
     Examples
     --------
+    >>> import os
+    >>> import tempfile
     >>> from skvgg.datasets import load_image_folder
-    >>> paths, labels = load_image_folder("~/photos", return_X_y=True)  # doctest: +SKIP
+    >>> from skvgg.testing import make_image_folder
+    >>> root = make_image_folder(tempfile.mkdtemp(), counts={"cat": 3, "dog": 2})
+    >>> paths, labels = load_image_folder(root, return_X_y=True)
+    >>> [os.path.basename(path) for path in paths[:2]], labels.tolist()
+    (['img_0001.jpg', 'img_0002.jpg'], ['cat', 'cat', 'cat', 'dog', 'dog'])
     """
     root = as_root(root)
     extensions = normalize_extensions(extensions)

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Hidden, Options, StrOptions, validate_params
 
+from .._typing import StrPath
 from ._base import (
     DatasetDownloadError,
     DatasetNotFoundError,
@@ -151,7 +152,9 @@ _PARAMETERS = {"root": [str, os.PathLike], "image_set": _IMAGE_SET, "download": 
 
 
 @validate_params({**_PARAMETERS, "year": _YEAR}, prefer_skip_nested_validation=True)
-def load_voc(root, year="2007", image_set="trainval", *, download=False, return_X_y=False):
+def load_voc(
+    root: StrPath, year: str | int = "2007", image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """Load a PASCAL VOC image set with its image-level multi-label targets.
 
     Reads ``VOCdevkit/VOC<year>/ImageSets/Main/<image_set>.txt`` (the image
@@ -214,6 +217,7 @@ def load_voc(root, year="2007", image_set="trainval", *, download=False, return_
             Columns ``path``, ``image_id`` and, when annotated, one column per
             class with the ``target`` values.
         year, image_set : str
+            As passed.
         root : str
             The ``VOC<year>`` directory that was read.
         ignored : list
@@ -248,10 +252,18 @@ def load_voc(root, year="2007", image_set="trainval", *, download=False, return_
 
     Examples
     --------
+    On a generated miniature of the devkit's layout (the real trainval set gives
+    ``(5011, 20)``):
+
+    >>> import tempfile
     >>> from skvgg.datasets import load_voc
-    >>> data = load_voc("~/data", "2007", "trainval")  # doctest: +SKIP
-    >>> data.Y.shape  # doctest: +SKIP
-    (5011, 20)
+    >>> from skvgg.testing import make_voc
+    >>> root = make_voc(tempfile.mkdtemp(), "2007")
+    >>> data = load_voc(root, "2007", "trainval")
+    >>> data.Y.shape
+    (6, 20)
+    >>> data.target_names[:3]
+    ['aeroplane', 'bicycle', 'bird']
     """
     data = _load_voc(as_root(root), str(int(year)), image_set, download)
     return bunch_or_X_y(data, return_X_y)
@@ -285,7 +297,9 @@ def _load_voc(root, year, image_set, download):
 
 
 @validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
-def load_voc2007(root, image_set="trainval", *, download=False, return_X_y=False):
+def load_voc2007(
+    root: StrPath, image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """:func:`load_voc` with ``year="2007"`` (train on ``"trainval"``, test on ``"test"``).
 
     Parameters
@@ -307,12 +321,23 @@ def load_voc2007(root, image_set="trainval", *, download=False, return_X_y=False
     See Also
     --------
     load_voc : Any year.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skvgg.datasets import load_voc2007
+    >>> from skvgg.testing import make_voc
+    >>> paths, Y = load_voc2007(make_voc(tempfile.mkdtemp(), "2007"), "test", return_X_y=True)
+    >>> len(paths), Y.shape
+    (4, (4, 20))
     """
     return load_voc(root, "2007", image_set, download=download, return_X_y=return_X_y)
 
 
 @validate_params(_PARAMETERS, prefer_skip_nested_validation=True)
-def load_voc2012(root, image_set="trainval", *, download=False, return_X_y=False):
+def load_voc2012(
+    root: StrPath, image_set: str = "trainval", *, download: bool = False, return_X_y: bool = False
+) -> Bunch | tuple[list[str], np.ndarray | None]:
     """:func:`load_voc` with ``year="2012"`` (``"test"`` loads without labels).
 
     Parameters
@@ -334,5 +359,16 @@ def load_voc2012(root, image_set="trainval", *, download=False, return_X_y=False
     See Also
     --------
     load_voc : Any year.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skvgg.datasets import load_voc2012
+    >>> from skvgg.testing import make_voc
+    >>> root = make_voc(tempfile.mkdtemp(), "2012")
+    >>> load_voc2012(root, "train").Y.shape
+    (2, 20)
+    >>> load_voc2012(root, "test").Y is None  # no public labels
+    True
     """
     return load_voc(root, "2012", image_set, download=download, return_X_y=return_X_y)
