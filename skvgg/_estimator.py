@@ -17,6 +17,7 @@ from .zoo import build_vgg
 
 __all__ = [
     "SHARED_CONSTRAINTS",
+    "aligned_arch_weights",
     "NetworkEstimator",
     "build_network",
     "check_labels",
@@ -165,3 +166,22 @@ def image_transformer_tags(tags):
     # float32 is what any other input becomes (the first entry is the default).
     tags.transformer_tags.preserves_dtype = ["float32"]
     return tags
+
+
+def aligned_arch_weights(arch, weights) -> tuple[list, list]:
+    """``arch`` and ``weights`` as aligned lists: a featurizer may stack several networks."""
+    if isinstance(arch, str):
+        return [arch], [weights]
+    archs = list(arch)
+    if not archs:
+        raise ValueError("arch is an empty list; expected a name such as 'vgg16' or a list of names")
+    if isinstance(weights, list | tuple):
+        if len(weights) != len(archs):
+            raise ValueError(f"arch has {len(archs)} networks but weights has {len(weights)} entries")
+        return archs, list(weights)
+    if weights is not None and not (isinstance(weights, str) and weights.lower() == "imagenet"):
+        raise ValueError(
+            f"With several networks (arch={arch!r}), weights must be None, 'imagenet' or a list with "
+            f"one entry per network; got {weights!r}"
+        )
+    return archs, [weights] * len(archs)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
+from ._estimator import place
 from .network import VGG
+from .runtime import resolve_device
 from .zoo import build_vgg
 
-__all__ = ["saved_state", "restore_network", "frozen_digest"]
+__all__ = ["PicklesTrainedWeights", "saved_state", "restore_network", "frozen_digest"]
 
 
 def frozen_digest(network: VGG, boundary: str | None) -> str:
@@ -65,3 +67,32 @@ def restore_network(estimator, num_classes: int) -> VGG:
             "from; load it where the same weights file is available."
         )
     return network
+
+
+class PicklesTrainedWeights:
+    """The classifier's network, live or as pickled: :func:`saved_state` on pickling,
+    :func:`restore_network` on first use after unpickling (on the ``device`` of now)."""
+
+    def _can_warm_start(self) -> bool:
+        fitted = getattr(self, "_network", None) is not None or getattr(self, "_state", None) is not None
+        return self.warm_start and hasattr(self, "classes_") and fitted
+
+    def _get_network(self) -> VGG:
+        network = getattr(self, "_network", None)
+        if network is None:
+            network = self._network = self._restore_network()
+        return network
+
+    def __getstate__(self):
+        network = getattr(self, "_network", None)
+        state = super().__getstate__()  # without the live network and momentum buffers
+        if network is not None:
+            state.update(saved_state(network, self))
+        return state
+
+    def _restore_network(self) -> VGG:
+        if getattr(self, "_state", None) is None:
+            raise RuntimeError(f"This {type(self).__name__} holds no network; fit it first")
+        # Frozen as fitted: a later set_params(train_layers=...) takes effect at the next fit.
+        self._boundary_ = self._state_source["boundary"]
+        return place(restore_network(self, len(self.classes_)), resolve_device(self.device)).eval()

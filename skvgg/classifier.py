@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._dask import dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
 from ._evaluation import check_scale_jitter, class_posteriors, test_time_groups
-from ._persistence import restore_network, saved_state
+from ._persistence import PicklesTrainedWeights
 from ._schedule import PlateauSchedule
 from ._training import (
     MIN_STEPS_PER_EPOCH,
@@ -47,7 +47,7 @@ __all__ = ["VGGClassifier", "TrainingInterrupted", "HEAD_INIT_STD", "MIN_STEPS_P
 HEAD_INIT_STD = 0.1
 
 
-class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
+class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, NetworkEstimator):
     """Fine-tune a VGG network on your images, with the paper's training and test procedures.
 
     The 1000-way fc8 is replaced by a layer for your classes (initialised as in the paper:
@@ -314,17 +314,6 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
 
     # --- the network ---------------------------------------------------------------------
 
-    def _can_warm_start(self) -> bool:
-        fitted = getattr(self, "_network", None) is not None or getattr(self, "_state", None) is not None
-        return self.warm_start and hasattr(self, "classes_") and fitted
-
-    def _get_network(self) -> VGG:
-        network = getattr(self, "_network", None)
-        if network is None:
-            network = self._restore_network()
-            self._network = network
-        return network
-
     def _start_network(self, warm: bool, seed: int, device: torch.device) -> VGG:
         """The network training continues (warm) or starts from: the weights with a new head."""
         if warm:
@@ -341,16 +330,9 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         return place(network, device)
 
     def _optimizer(self, network: VGG, warm: bool) -> torch.optim.SGD:
+        resume = self._optimizer_state if warm else None  # momentum carries over on a warm start
         params = network.freeze(self._boundary_)
-        optimizer = sgd(params, lr=self._lr_now, momentum=self.momentum, weight_decay=self.weight_decay)
-        if warm and self._optimizer_state is not None:
-            try:  # momentum carries over unless train_layers changed what trains
-                optimizer.load_state_dict(self._optimizer_state)
-            except ValueError:
-                pass
-            for group in optimizer.param_groups:
-                group["lr"] = self._lr_now
-        return optimizer
+        return sgd(params, resume=resume, lr=self._lr_now, momentum=self.momentum, weight_decay=self.weight_decay)
 
     # --- fitting -------------------------------------------------------------------------
 
@@ -541,22 +523,6 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         """
         check_is_fitted(self)
         return np.asarray([f"fc7_{i:04d}" for i in range(4096)], dtype=object)
-
-    # --- persistence: the trained weights, the frozen part re-read from its source ---------
-
-    def __getstate__(self):
-        network = getattr(self, "_network", None)
-        state = super().__getstate__()  # without the live network and momentum buffers
-        if network is not None:
-            state.update(saved_state(network, self))
-        return state
-
-    def _restore_network(self) -> VGG:
-        if getattr(self, "_state", None) is None:
-            raise RuntimeError("This VGGClassifier holds no network; fit it first")
-        # Frozen as fitted: a later set_params(train_layers=...) takes effect at the next fit.
-        self._boundary_ = self._state_source["boundary"]
-        return place(restore_network(self, len(self.classes_)), resolve_device(self.device)).eval()
 
     def __sklearn_tags__(self):
         return image_transformer_tags(super().__sklearn_tags__())

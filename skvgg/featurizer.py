@@ -16,14 +16,14 @@ from tqdm.auto import tqdm
 
 from . import gpudecode
 from ._dask import check_input, dispatch
-from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, image_transformer_tags, load_shared_network
+from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
 from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
-from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
+from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import describe, evaluation_groups
-from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, compiled_extractor, int8_extractor
+from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
 from .runtime import resolve_device, resolve_precision
 from .weights import resolve_weights
 
@@ -259,14 +259,14 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self : VGGFeaturizer
             The fitted featurizer.
         """
-        archs, weights = self._arch_weights()
+        archs, weights = aligned_arch_weights(self.arch, self.weights)
         specs = [resolve_arch(arch) for arch in archs]
         if len({spec.name for spec in specs}) != len(specs) and len(set(map(str, weights))) != len(weights):
             raise ValueError(f"arch={self.arch!r} with weights={self.weights!r} names the same network twice")
         resolved = [resolve_weights(spec, w, self.preprocessing) for spec, w in zip(specs, weights)]
         layers = None
         for spec, weights_info in zip(specs, resolved):
-            layers = self._check_layers(spec)
+            layers = check_layer_names(spec, self.layer)
             if not weights_info.has_classifier and any(name in FC_LAYERS for name in layers):
                 raise ValueError(
                     f"weights {weights_info.identity} have no trained classifier (fc6, fc7, fc8), so layer={self.layer!r} "
@@ -323,40 +323,12 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.failures_ = []
         return self
 
-    def _arch_weights(self):
-        """``arch`` and ``weights`` as aligned lists (several networks are stacked)."""
-        if isinstance(self.arch, str):
-            return [self.arch], [self.weights]
-        archs = list(self.arch)
-        if not archs:
-            raise ValueError("arch is an empty list; expected a name such as 'vgg16' or a list of names")
-        if isinstance(self.weights, list | tuple):
-            if len(self.weights) != len(archs):
-                raise ValueError(f"arch has {len(archs)} networks but weights has {len(self.weights)} entries")
-            return archs, list(self.weights)
-        if self.weights is not None and not (isinstance(self.weights, str) and self.weights.lower() == "imagenet"):
-            raise ValueError(
-                f"With several networks (arch={self.arch!r}), weights must be None, 'imagenet' or a list with "
-                f"one entry per network; got {self.weights!r}"
-            )
-        return archs, [self.weights] * len(archs)
-
-    def _check_layers(self, spec) -> list[str]:
-        layers = [self.layer] if isinstance(self.layer, str) else list(self.layer)
-        with torch.device("meta"):  # names only: nothing allocated
-            valid = VGG(spec).layer_names
-        bad = [name for name in layers if name not in valid]
-        if not layers or bad or len(set(layers)) != len(layers):
-            problem = f"unknown {bad}" if bad else "empty or repeated names"
-            raise ValueError(f"layer={self.layer!r}: {problem}; {spec.name} offers {list(valid)}")
-        return layers
-
     def _get_networks(self) -> list:
         """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
         if getattr(self, "_networks", None) is not None:
             return self._networks
         device = resolve_device(self.device)
-        _, weights = self._arch_weights()
+        _, weights = aligned_arch_weights(self.arch, self.weights)
         self._networks = [
             load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
             for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
@@ -473,25 +445,13 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         if n_images == 0 or not self._compiles(n_images):
             return None
         if getattr(self, "_extractors", None) is None:
-            networks = self._get_networks()
-            device = next(networks[0].parameters()).device
-            dense = self.scales_ is not None
-            dtype = resolve_precision(self.precision, device)
-            fast = []
-            for network, pre, identity, arch in zip(networks, self.preprocessings_, self._identities_, self.archs_):
-                key = (arch, identity, str(device))
-                if self.precision == "int8":
-                    views = self._views_signature()
-                    fast.append(int8_extractor(network, key, self.layers_, dense, self._make_groups, pre.normalize, views))
-                else:
-                    side = self.scales_[0] if dense else self.preprocessing_.crop_size
-                    example = pre.normalize(torch.zeros(2, 3, side, side, dtype=torch.uint8, device=device))
-                    example = example.contiguous(memory_format=torch.channels_last)
-                    fast.append(compiled_extractor(network, key, self.layers_, dense, dtype, example))
-            self._extractors = fast
+            self._extractors = fast_extractors(
+                self._get_networks(), self.preprocessings_, [(a, i) for a, i in zip(self.archs_, self._identities_)],
+                self.layers_, self.scales_, self.precision, self._make_groups, self._views_signature(),
+            )  # fmt: skip
             if progress is not None:
                 what = "int8 graph" if self.precision == "int8" else "compile"
-                progress.set_postfix_str(f"{what} {sum(f.build_seconds for f in fast):.1f}s", refresh=True)
+                progress.set_postfix_str(f"{what} {sum(f.build_seconds for f in self._extractors):.1f}s", refresh=True)
         return [lambda x, dense, f=f: f(x) for f in self._extractors]
 
     def _describe(self, items, indices, extractors=None):

@@ -29,7 +29,7 @@ from torch import nn
 
 from .architectures import ArchSpec, resolve_arch
 
-__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "LINEAR_INIT_STD", "check_scales", "init_linear_"]
+__all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "LINEAR_INIT_STD", "check_scales", "check_layer_names", "init_linear_"]
 
 FC_LAYERS = ("fc6", "fc7", "logits")
 #: Smallest input side for the dense form: five 2x pools must leave fc6's 7x7 window.
@@ -402,3 +402,15 @@ class VGG(nn.Module):
         # order. ``view`` shares storage, so no weights are copied.
         weight = linear.weight.view(linear.out_features, -1, kernel, kernel)
         return F.conv2d(x, weight, linear.bias)
+
+
+def check_layer_names(spec, layer) -> list[str]:
+    """``layer`` (a name or a list of names) checked against ``spec``'s layers, as a list."""
+    layers = [layer] if isinstance(layer, str) else list(layer)
+    with torch.device("meta"):  # names only: nothing allocated
+        valid = VGG(spec).layer_names
+    bad = [name for name in layers if name not in valid]
+    if not layers or bad or len(set(layers)) != len(layers):
+        problem = f"unknown {bad}" if bad else "empty or repeated names"
+        raise ValueError(f"layer={layer!r}: {problem}; {spec.name} offers {list(valid)}")
+    return layers

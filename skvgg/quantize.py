@@ -40,7 +40,7 @@ import warnings
 
 import torch
 
-from .runtime import autocast, shared_network
+from .runtime import autocast, resolve_precision, shared_network
 
 __all__ = [
     "INT8_EXTRA",
@@ -51,6 +51,7 @@ __all__ = [
     "int8_extractor",
     "compiled_extractor",
     "compile_extract",
+    "fast_extractors",
 ]
 
 #: The pip extra that installs what ``precision="int8"`` needs.
@@ -225,3 +226,22 @@ def compiled_extractor(network, key: tuple, layers, dense: bool, dtype: torch.dt
     return shared_network(
         ("compiled", *key, tuple(layers), dense, str(dtype)), lambda: compile_extract(network, layers, dense, dtype, example)
     )
+
+
+def fast_extractors(networks, preprocessings, keys, layers, scales, precision, make_groups, views: tuple) -> list:
+    """One shared graph per network of a featurizer: int8 (calibrated on the featurizer's own
+    views, ``make_groups``) or compiled in ``precision``. ``keys`` are ``(arch, weights identity)``."""
+    device = next(networks[0].parameters()).device
+    dense = scales is not None
+    dtype = resolve_precision(precision, device)
+    fast = []
+    for network, pre, (arch, identity) in zip(networks, preprocessings, keys):
+        key = (arch, identity, str(device))
+        if precision == "int8":
+            fast.append(int8_extractor(network, key, layers, dense, make_groups, pre.normalize, views))
+        else:
+            side = scales[0] if dense else preprocessings[0].crop_size
+            example = pre.normalize(torch.zeros(2, 3, side, side, dtype=torch.uint8, device=device))
+            example = example.contiguous(memory_format=torch.channels_last)
+            fast.append(compiled_extractor(network, key, layers, dense, dtype, example))
+    return fast
