@@ -115,6 +115,16 @@ def load_shared_network(arch, weights, *, seed: int | None, identity: str, prepr
     return shared_network((arch, identity, str(device)), build)
 
 
+#: Where the documentation is published; each estimator's HTML repr links to its API page there.
+DOCS_URL = "https://skvgg.github.io/skvgg/"
+
+
+def _doc_link_params(estimator) -> dict:
+    # The API pages are named by the public import path (skvgg.VGGClassifier), not by the
+    # defining module (skvgg.classifier) that scikit-learn's default template would use.
+    return {"estimator_name": type(estimator).__name__}
+
+
 class NetworkEstimator(BaseEstimator):
     """Base of the estimators that hold a network: pickled without live torch objects.
 
@@ -122,9 +132,16 @@ class NetworkEstimator(BaseEstimator):
     they are pickled as None and rebuilt on first use, so a pickle stays small (the
     classifier adds its trained weights itself) and loads on a machine with another
     device.
+
+    The ``_doc_link_*`` attributes are scikit-learn's hooks for the "?" link of the
+    estimator's HTML repr (in notebooks): it points at the estimator's page in skvgg's API
+    reference, as scikit-learn-contrib projects do.
     """
 
     _runtime_attributes: tuple[str, ...] = ()
+    _doc_link_module = "skvgg"
+    _doc_link_template = DOCS_URL + "api/generated/skvgg.{estimator_name}.html"
+    _doc_link_url_param_generator = _doc_link_params
 
     def __getstate__(self):
         # object.__getstate__ returns the instance's own __dict__: copy before editing.

@@ -4,7 +4,7 @@ Fixed VGG descriptors (fc7 after ReLU, dense evaluation over several scales, ave
 with the mirror image), L2-normalised, then a linear SVM; the ConvNet is not fine-tuned.
 
 ========== ================================ ============ ===============================
-dataset    scales Q, pooling across scales metric        split
+dataset    scales Q, pooling across scales  metric       split
 ========== ================================ ============ ===============================
 caltech101 (256, 384, 512), stacked         mean recall  30 train / <= 50 test per class, 3 splits
 caltech256 (256, 384, 512), stacked         mean recall  60 train / rest per class, 3 splits
@@ -369,7 +369,9 @@ def run_transfer(
     -------
     results : dict
         ``scores`` (per split, in %), ``mean``, ``std``, ``paper`` (Table 11 entry or
-        None), ``metric``, ``Cs`` (chosen per split), ``featurize_seconds``.
+        None), ``metric``, ``Cs`` (chosen per split), ``featurize_seconds``, ``class_names``
+        and the test labels: ``y_true`` with ``y_score`` (VOC: the decision values on the
+        test set, and ``ap_method``) or ``y_pred`` (Caltech: one array per split).
 
     Raises
     ------
@@ -405,6 +407,8 @@ def run_transfer(
     report(f"  described {n_images} images in {seconds:.0f} s ({n_images / max(seconds, 1e-9):.2f} images/s)")
 
     scores, chosen = [], []
+    # What the figures of skvgg.plotting.plot_transfer need: the test labels and predictions.
+    outputs = {}
     if protocol.multilabel:
         train, test = data["train"], data["test"]
         search = paper_search(protocol.name, _head(protocol), random_state=random_state)
@@ -413,15 +417,21 @@ def run_transfer(
         method = "11point" if protocol.name == "voc2007" else "area"
         scores.append(100 * voc_mean_average_precision(test.target, decision, method=method))
         chosen.append(search.best_params_["svm__estimator__C"])
+        outputs = {"class_names": list(test.target_names), "y_true": np.asarray(test.target), "y_score": decision}
+        outputs["ap_method"] = method
         report(f"  {train.image_set} -> {test.image_set}: {protocol.metric} {scores[-1]:.2f} %  (C={chosen[-1]:g})")
     else:
         bunch = data["all"]
         y = np.asarray(bunch.target)
         X = descriptors["all"]
+        outputs = {"class_names": list(bunch.target_names), "y_true": [], "y_pred": []}
         for number, (train, test) in enumerate(splitter.split(X, y), start=1):
             search = paper_search(protocol.name, _head(protocol), random_state=random_state + number)
             search.fit(X[train], y[train])
-            scores.append(100 * mean_class_recall(y[test], search.predict(X[test])))
+            predicted = search.predict(X[test])
+            outputs["y_true"].append(y[test])
+            outputs["y_pred"].append(predicted)
+            scores.append(100 * mean_class_recall(y[test], predicted))
             chosen.append(search.best_params_["svm__C"])
             report(f"  split {number}: {protocol.metric} {scores[-1]:.2f} %  (C={chosen[-1]:g})")
     mean, std = float(np.mean(scores)), float(np.std(scores))
@@ -438,4 +448,5 @@ def run_transfer(
         "metric": protocol.metric,
         "Cs": chosen,
         "featurize_seconds": seconds,
+        **outputs,
     }

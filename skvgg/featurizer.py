@@ -54,7 +54,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         ``"imagenet"``) or a list with one entry per network.
     layer : str or list of str, default="fc7"
         ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
-        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"``..``"pool5"``). A list
+        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"`` ... ``"pool5"``). A list
         concatenates several layers from one forward pass, in the order given.
     pooling : {"avg", "max"}, default="avg"
         How a spatial map becomes a vector: conv and pool maps always, fc maps in
@@ -356,7 +356,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
 
         Returns
         -------
-        descriptors : ndarray of shape (n_images, n_features_out_), float32
+        descriptors : ndarray of shape (n_images, ``n_features_out_``), float32
             A lazy dask array (DataFrame under ``set_output``) for a dask input: see
             ``docs/user-guide/scale-out.md``.
         """

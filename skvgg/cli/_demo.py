@@ -6,6 +6,7 @@ import time
 
 from ._options import (
     _add_network_options,
+    _add_plot_option,
     _at_least,
     _check_network,
     _int_list,
@@ -29,6 +30,7 @@ def add_parser(commands) -> None:
     demo.add_argument("--test-per-class", type=_at_least(1), default=30)
     demo.add_argument("--repeats", type=_at_least(1), default=5)
     demo.add_argument("--seed", type=_at_least(0), default=0)
+    _add_plot_option(demo, "the learning curve (accuracy vs training images per class, both feature sets, error bars)")
     demo.set_defaults(func=run, parser=demo)
 
 
@@ -41,8 +43,10 @@ def run(args) -> int:
 
     from ..featurizer import VGGFeaturizer
     from ..weights import Preprocessing
+    from ._output import _check_plot_option, _write_figure
 
     _check_network(args, args.layer)
+    plot_file = _check_plot_option(args)
     layer = ",".join(args.layer)
     digits = load_digits()
     images, labels = digits.images / 16.0, digits.target  # 8x8 grayscale, values 0..16
@@ -92,6 +96,7 @@ def run(args) -> int:
     print(f"  described in {seconds:.0f} s on {featurizer.device_}\n")
     print(f"  accuracy on the test set, mean +- std over {args.repeats} seeded draws of the training images")
     print(f"  {'train/class':>11}   {'raw pixels':>15}   {f'{arch} {layer}':>15}")
+    curves = {"raw pixels": [], f"{arch} {layer}": []}
     for per_class in args.per_class:
         results = {"raw": [], "vgg": []}
         for repeat in range(args.repeats):
@@ -103,8 +108,18 @@ def run(args) -> int:
                 model = make_pipeline(Normalizer(), LinearSVC(C=1.0))
                 model.fit(features(train_idx), labels[train_idx])
                 results[name].append(100 * model.score(features(test_idx), labels[test_idx]))
+        curves["raw pixels"].append(results["raw"])
+        curves[f"{arch} {layer}"].append(results["vgg"])
         cells = [f"{np.mean(results[k]):6.1f} +- {np.std(results[k]):4.1f} %" for k in ("raw", "vgg")]
         print(f"  {per_class:>11}   {cells[0]:>15}   {cells[1]:>15}")
     if weights is None:
         print("\n  (random weights: the VGG column shows no transfer learning; use --weights imagenet)")
+    if plot_file is not None:
+        from ..plotting import plot_learning_curve
+
+        title = f"digits at {args.size} px: {arch} {layer} ({weights or 'random weights'}) vs raw pixels"
+        ax = plot_learning_curve(args.per_class, curves, title=title)
+        ax.set_ylim(0, 100)
+        _write_figure(ax.figure, plot_file)
+        print(f"  figure written to {plot_file}")
     return 0

@@ -217,6 +217,15 @@ def _add_max_pixels(parser):
     )
 
 
+def _add_plot_option(parser, what):
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="FILE",
+        help=f"also write a figure: {what}; .png, .pdf or .svg (needs matplotlib: pip install \"skvgg[plot]\")",
+    )
+
+
 def _weights_param(args):
     """``--weights`` as the estimators take it: ``none`` is random initialisation (None)."""
     return None if args.weights.lower() == "none" else args.weights

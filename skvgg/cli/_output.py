@@ -1,4 +1,4 @@
-"""The descriptor file of ``skvgg featurize``: its format, its folder, and its atomic writing."""
+"""The files the commands write: ``featurize``'s descriptors, ``--plot``'s figures; checked first, written atomically."""
 
 from __future__ import annotations
 
@@ -73,3 +73,45 @@ def _write(output: Path, paths: list[str], descriptors: np.ndarray, names) -> No
             table.to_parquet(temporary, index=False)
 
     atomic_write(output, write)
+
+
+# --- figures (--plot FILE) ---------------------------------------------------------------------
+
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+
+
+def _check_plot_option(args) -> Path | None:
+    """``--plot FILE``: a known image format, a writable folder, and matplotlib installed, before any work."""
+    if args.plot is None:
+        return None
+    output = Path(args.plot).expanduser()
+    if output.suffix.lower() not in FIGURE_FORMATS:
+        args.parser.error(f"--plot {args.plot}: the figure must end in {', '.join(FIGURE_FORMATS)}")
+    if output.is_dir():
+        args.parser.error(f"--plot {args.plot} is a directory; expected a file name ending in .png, .pdf or .svg")
+    try:
+        import matplotlib
+    except ImportError:
+        from ..plotting import MISSING_MATPLOTLIB
+
+        raise CommandError(f"--plot {args.plot}: {MISSING_MATPLOTLIB}") from None
+    matplotlib.use("Agg")  # files only: no window, no display needed
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create the folder of --plot {args.plot}: {error.strerror or error}") from None
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise CommandError(f"cannot write into {output.parent} (--plot {args.plot}): permission denied")
+    return output
+
+
+def _write_figure(figure, output: Path) -> None:
+    """Save a matplotlib figure to ``output`` atomically (:func:`skvgg._store.atomic_write`), in its suffix's format."""
+    import matplotlib.pyplot as plt
+
+    from .._store import atomic_write
+
+    try:
+        atomic_write(output, lambda temporary: figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120))
+    finally:
+        plt.close(figure)

@@ -8,6 +8,7 @@ from ._options import (
     _add_cluster_options,
     _add_max_pixels,
     _add_network_options,
+    _add_plot_option,
     _at_least,
     _check_network,
     _cluster,
@@ -37,13 +38,18 @@ def add_parser(commands) -> None:
     transfer.add_argument("--download", action="store_true", help="download the dataset with torchvision")
     transfer.add_argument("--seed", type=_at_least(0), default=0)
     _add_cluster_options(transfer)
+    _add_plot_option(
+        transfer, "VOC: per-class AP bars and precision-recall curves; Caltech: per-split scores and a confusion matrix"
+    )
     transfer.set_defaults(func=run, parser=transfer)
 
 
 def run(args) -> int:
     from ..experiments import paper_featurizer, run_transfer
+    from ._output import _check_plot_option, _write_figure
 
     _check_network(args, ["fc7"])
+    plot_file = _check_plot_option(args)
     params = dict(_network_params(args), cache=args.cache)
     settings = {} if args.scales is None else {"scales": tuple(args.scales)}
     _validated(args, paper_featurizer(args.dataset, **params, **settings))
@@ -54,12 +60,18 @@ def run(args) -> int:
 
             client = stack.enter_context(_cluster(args))
             stack.enter_context(distribute(client, partition_size=args.partition_size))
-        _run_transfer(args, run_transfer, params)
+        results = _run_transfer(args, run_transfer, params)
+    if plot_file is not None:
+        from ..plotting import plot_transfer
+
+        arch = "+".join(args.arch)
+        _write_figure(plot_transfer(results, title=f"{args.dataset}: {arch} ({args.weights}), {results['metric']}"), plot_file)
+        print(f"  figure written to {plot_file}")
     return 0
 
 
-def _run_transfer(args, run_transfer, params) -> None:
-    run_transfer(
+def _run_transfer(args, run_transfer, params) -> dict:
+    return run_transfer(
         args.dataset,
         args.root,
         **params,

@@ -217,6 +217,7 @@ def load_voc(
             Columns ``path``, ``image_id`` and, when annotated, one column per
             class with the ``target`` values.
         year, image_set : str
+            As passed.
         root : str
             The ``VOC<year>`` directory that was read.
         ignored : list

@@ -1,0 +1,94 @@
+"""Check a built documentation site: a page for every public name, the gallery, its figures.
+
+Run after ``sphinx-build`` (``.ci/run`` does)::
+
+    python docs/check_build.py docs/_build/html
+
+Exits 1, listing what is missing, when the API reference lacks a public name (in
+``docs/api.rst`` or in the built pages), when the gallery has fewer than six examples or
+the build fewer than six figures (PNG files drawn by the examples).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+# The checkout's skvgg first, as docs/conf.py does: the check is of the sources beside it.
+sys.path.insert(0, str(DOCS.parent))
+
+#: The modules whose ``__all__`` is skvgg's public API (the other modules' ``__all__`` list
+#: their names for the package's own use; what users need of them is re-exported by ``skvgg``).
+PUBLIC_MODULES = (
+    "skvgg",
+    "skvgg.datasets",
+    "skvgg.model_selection",
+    "skvgg.metrics",
+    "skvgg.experiments",
+    "skvgg.plotting",
+    "skvgg.testing",
+)
+MIN_EXAMPLES = 6
+MIN_FIGURES = 6
+
+
+def public_names() -> set[str]:
+    """Every public name, as ``module.name`` by the module users import it from."""
+    return {f"{module}.{name}" for module in PUBLIC_MODULES for name in importlib.import_module(module).__all__}
+
+
+def api_entries(api_rst: Path = DOCS / "api.rst") -> list[str]:
+    """The full names listed in the autosummary tables of ``api.rst``, in order."""
+    entries, module, in_table = [], None, False
+    for line in api_rst.read_text().splitlines():
+        if match := re.match(r"\.\. currentmodule:: (\S+)", line):
+            module = match.group(1)
+        elif line.startswith(".. autosummary::"):
+            in_table = True
+        elif in_table and line.strip() and not line.startswith(" "):
+            in_table = False
+        elif in_table and line.startswith("   ") and not line.strip().startswith(":"):
+            entries.append(f"{module}.{line.strip()}")
+    return entries
+
+
+def problems(build: Path) -> list[str]:
+    found = []
+    listed = api_entries()
+    missing = sorted(public_names() - set(listed))
+    if missing:
+        found.append(f"docs/api.rst lists no page for: {', '.join(missing)}")
+    extra = sorted(set(listed) - public_names())
+    if extra:
+        found.append(f"docs/api.rst lists names that are not public: {', '.join(extra)}")
+    unbuilt = [name for name in listed if not (build / "api" / "generated" / f"{name}.html").is_file()]
+    if unbuilt:
+        found.append(f"no built API page for: {', '.join(unbuilt)}")
+    examples = sorted((build / "auto_examples").glob("plot_*.html"))
+    if len(examples) < MIN_EXAMPLES:
+        found.append(f"the gallery has {len(examples)} examples; expected at least {MIN_EXAMPLES}")
+    # The examples' figures (sphx_glr_<example>_001.png ...), not the gallery's thumbnails.
+    figures = [p for p in (build / "_images").glob("sphx_glr_*.png") if not p.stem.endswith("_thumb")]
+    if len(figures) < MIN_FIGURES:
+        found.append(f"the build has {len(figures)} figures; expected at least {MIN_FIGURES}")
+    return found
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    build = Path(argv[0] if argv else DOCS / "_build" / "html")
+    found = problems(build)
+    for problem in found:
+        print(f"docs check: {problem}", file=sys.stderr)
+    if not found:
+        n_examples = len(list((build / "auto_examples").glob("plot_*.html")))
+        n_figures = len([p for p in (build / "_images").glob("sphx_glr_*.png") if not p.stem.endswith("_thumb")])
+        print(f"docs check: {len(api_entries())} API pages, {n_examples} gallery examples, {n_figures} figures")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
