@@ -28,6 +28,7 @@ PUBLIC_MODULES = (
     "skvgg.model_selection",
     "skvgg.metrics",
     "skvgg.experiments",
+    "skvgg.dask",
     "skvgg.plotting",
     "skvgg.testing",
 )

@@ -35,9 +35,10 @@ def test_check_build_reports_a_missing_gallery(tmp_path):
 
 @pytest.mark.parametrize("name", ["VGGFeaturizer", "VGGClassifier"])
 def test_html_repr_links_to_the_estimators_api_page(name):
-    import skvgg
     from sklearn.pipeline import make_pipeline
     from sklearn.utils import estimator_html_repr
+
+    import skvgg
 
     estimator = getattr(skvgg, name)()
     link = estimator._get_doc_link()
