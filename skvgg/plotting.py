@@ -350,7 +350,11 @@ def plot_transfer(results, *, title=None):
         plot_average_precision(ap, results["class_names"], ax=bars, title="average precision per class (test)")
         best = [results["class_names"][k] for k in np.argsort(-np.nan_to_num(ap, nan=-1))[:5]]
         plot_precision_recall(
-            results["y_true"], results["y_score"], results["class_names"], classes=best, ax=curves,
+            results["y_true"],
+            results["y_score"],
+            results["class_names"],
+            classes=best,
+            ax=curves,
             title="precision-recall, the five classes of highest AP",
         )
     else:
@@ -373,8 +377,15 @@ def plot_transfer(results, *, title=None):
         # Labels are the class names (the loaders' target) or their indices.
         labels = names if y_true.dtype.kind in "OUS" else np.arange(len(names))
         ConfusionMatrixDisplay.from_predictions(
-            y_true, y_pred, labels=labels, display_labels=names,
-            normalize="true", include_values=len(names) <= 12, colorbar=True, ax=matrix, xticks_rotation="vertical",
+            y_true,
+            y_pred,
+            labels=labels,
+            display_labels=names,
+            normalize="true",
+            include_values=len(names) <= 12,
+            colorbar=True,
+            ax=matrix,
+            xticks_rotation="vertical",
         )
         if len(names) > 30:  # unreadable names: keep the matrix, drop its tick labels
             matrix.set_xticks([])
