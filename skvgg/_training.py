@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from sklearn.model_selection import StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
+from . import quantize
 from ._schedule import PlateauSchedule
 from .cuda import DeviceRunner
 from .network import VGG
@@ -172,10 +173,21 @@ class Progress:
 
 
 def frozen_activations(run: TrainingRun) -> torch.Tensor:
-    """The frozen part's output for the centre view of every image, one row per image."""
+    """The frozen part's output for the centre view of every image, one row per image.
+
+    On a CPU, from :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images on, through a compiled
+    graph of the frozen part (built for this run: the frozen weights never change).
+    """
     pre, network = run.preprocessing, run.network
     network.eval()
     out = torch.empty(len(run.items), *network.activation_shape(run.boundary, pre.crop_size))
+    device = next(network.parameters()).device
+    extractors = None
+    if device.type == "cpu" and len(run.items) >= quantize.COMPILE_MIN_IMAGES:
+        example = pre.normalize(torch.zeros(2, 3, pre.crop_size, pre.crop_size, dtype=torch.uint8))
+        example = example.contiguous(memory_format=torch.channels_last)
+        fast = quantize.compile_extract(network, [run.boundary], False, run.dtype, example)
+        extractors = [lambda x, dense: fast(x)]
     for index, value in describe(
         network,
         run.items,
@@ -188,6 +200,7 @@ def frozen_activations(run: TrainingRun) -> torch.Tensor:
         num_workers=run.num_workers,
         dtype=run.dtype,
         max_pixels=run.max_pixels,
+        extractors=extractors,
     ):
         out[index] = torch.from_numpy(value).view(out.shape[1:])
     return out

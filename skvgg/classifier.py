@@ -134,8 +134,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, NetworkEstimator):
         ``"auto"``: CUDA, else Apple MPS, else CPU.
     precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
         Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
-        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
-        elsewhere. Training in float16 on CUDA uses dynamic loss scaling (a gradient
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), bfloat16
+        on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere.
+        ``"float16"`` on a CPU without float16 instructions warns (several times
+        slower). Training in float16 on CUDA uses dynamic loss scaling (a gradient
         scaler); elsewhere it has none: prefer bfloat16 there.
     num_workers : int or None, default=None
         Decoding and augmentation threads (overlapping the network); None:

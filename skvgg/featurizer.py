@@ -23,6 +23,7 @@ from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, VGG, check_scales
 from .pipeline import describe, evaluation_groups
+from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, compiled_extractor, int8_extractor
 from .runtime import resolve_device, resolve_precision
 from .weights import resolve_weights
 
@@ -76,10 +77,22 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         with a warning, when the device runs out of memory.
     device : str or torch.device, default="auto"
         ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-    precision : {"auto", "float32", "bfloat16", "float16"}, default="auto"
+    precision : {"auto", "float32", "bfloat16", "float16", "int8"}, default="auto"
         Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
-        (compute capability 8.0 and later), float16 on older ones (T4, V100), float32
-        elsewhere. The output is float32 in every case.
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), bfloat16
+        on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere.
+        ``"float16"`` on a CPU without float16 instructions warns (several times
+        slower). ``"int8"`` (CPU only, needs ``pip install 'skvgg[int8]'``): static
+        post-training int8 quantization, calibrated on a built-in set of photos and
+        compiled; dense ``scales`` must then be >= 256. See
+        ``docs/user-guide/performance.md``. The output is float32 in every case.
+    compile : {"auto"} or bool, default="auto"
+        Run a ``torch.compile`` graph (inductor, with freezing) instead of the eager
+        network: True always, False never, ``"auto"`` when a ``transform`` has at least
+        1000 images to compute (compiling costs 10-30 s on a CPU, which a handful of
+        images never repays). The graph is built once per process and shared by
+        clones; its cost shows in the progress bar (``verbose``). ``precision="int8"``
+        is always compiled.
     num_workers : int or None, default=None
         Threads decoding and resizing images ahead of the network (0: in the calling
         thread). Default: ``min(8, os.cpu_count())``.
@@ -177,8 +190,10 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         "decode": [StrOptions({"cpu", "gpu"})],
         "cache": [None, "boolean", str, os.PathLike],
         "on_error": [StrOptions({"raise", "nan"})],
+        "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
+        "compile": ["boolean", StrOptions({"auto"})],
     }
-    _runtime_attributes = ("_networks",)
+    _runtime_attributes = ("_networks", "_extractors")
 
     def __init__(
         self,
@@ -201,6 +216,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         max_pixels=DEFAULT_MAX_PIXELS,
         random_state=None,
         decode="cpu",
+        compile="auto",
     ):
         self.arch = arch
         self.weights = weights
@@ -220,6 +236,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.max_pixels = max_pixels
         self.random_state = random_state
         self.decode = decode
+        self.compile = compile
 
     # --- fitting ---------------------------------------------------------------------------
 
@@ -262,7 +279,14 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 "stacking needs one view per image: pass preprocessing= to set it"
             )
         self.scales_ = check_scales(self.scales, "scales", distinct=True)
-        resolve_precision(self.precision, torch.device("cpu"))
+        resolve_precision(self.precision, resolve_device(self.device))
+        if self.precision == "int8":
+            check_int8_available(resolve_device(self.device))
+            if self.scales_ and min(self.scales_) < INT8_MIN_DENSE_SIZE:
+                raise ValueError(
+                    f"precision='int8' with dense scales needs every scale >= {INT8_MIN_DENSE_SIZE} (one graph for "
+                    f"every image size); got scales={self.scales}. Use float32 for scales below {INT8_MIN_DENSE_SIZE}."
+                )
         open_cache(self.cache)  # checks the value and creates the directory
         if X is not None:
             check_input(X)
@@ -291,6 +315,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 )
             gpudecode.check_gpu_decoding(resolve_device(self.device))
         self._networks = None
+        self._extractors = None
         networks = self._get_networks()
         self._widths_ = [[network.activation_shape(name)[0] for name in layers] for network in networks]
         per_view = sum(sum(widths) for widths in self._widths_)
@@ -358,7 +383,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         -------
         descriptors : ndarray of shape (n_images, ``n_features_out_``), float32
             A lazy dask array (DataFrame under ``set_output``) for a dask input: see
-            ``docs/user-guide/scale-out.md``.
+            :doc:`/user-guide/scale-out`.
         """
         if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/_dask.py
             return lazy
@@ -385,7 +410,8 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.failures_ = []
         with tqdm(total=len(items), disable=not self.verbose, unit="img", desc="VGGFeaturizer") as progress:
             progress.update(len(items) - len(todo))
-            for i, descriptor in self._describe(items, todo):
+            extractors = self._get_extractors(len(todo), progress)
+            for i, descriptor in self._describe(items, todo, extractors):
                 if isinstance(descriptor, BaseException):
                     self.failures_.append(self._failure(i, items[i], descriptor))
                 else:
@@ -430,7 +456,45 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             return gpudecode.evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
         return evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
 
-    def _describe(self, items, indices):
+    def _compiles(self, n_images: int) -> bool:
+        """Whether a transform of ``n_images`` runs compiled graphs (always for int8)."""
+        if self.precision == "int8":
+            return True
+        if self.decode == "gpu" or self.compile is False:
+            return False
+        return self.compile is True or n_images >= COMPILE_MIN_IMAGES
+
+    def _views_signature(self) -> tuple:
+        """What the view groups and their normalisation depend on (calibration key)."""
+        return (self.preprocessings_[0], tuple(self.preprocessings_), self.scales_, bool(self.flip))
+
+    def _get_extractors(self, n_images: int, progress=None):
+        """The shared compiled (or int8) graphs, one per network, or None for the eager networks."""
+        if n_images == 0 or not self._compiles(n_images):
+            return None
+        if getattr(self, "_extractors", None) is None:
+            networks = self._get_networks()
+            device = next(networks[0].parameters()).device
+            dense = self.scales_ is not None
+            dtype = resolve_precision(self.precision, device)
+            fast = []
+            for network, pre, identity, arch in zip(networks, self.preprocessings_, self._identities_, self.archs_):
+                key = (arch, identity, str(device))
+                if self.precision == "int8":
+                    views = self._views_signature()
+                    fast.append(int8_extractor(network, key, self.layers_, dense, self._make_groups, pre.normalize, views))
+                else:
+                    side = self.scales_[0] if dense else self.preprocessing_.crop_size
+                    example = pre.normalize(torch.zeros(2, 3, side, side, dtype=torch.uint8, device=device))
+                    example = example.contiguous(memory_format=torch.channels_last)
+                    fast.append(compiled_extractor(network, key, self.layers_, dense, dtype, example))
+            self._extractors = fast
+            if progress is not None:
+                what = "int8 graph" if self.precision == "int8" else "compile"
+                progress.set_postfix_str(f"{what} {sum(f.build_seconds for f in fast):.1f}s", refresh=True)
+        return [lambda x, dense, f=f: f(x) for f in self._extractors]
+
+    def _describe(self, items, indices, extractors=None):
         """Yield ``(index, descriptor or exception)`` for the given images."""
         networks = self._get_networks()
         device = next(networks[0].parameters()).device
@@ -455,6 +519,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             dtype=resolve_precision(self.precision, device),
             max_pixels=self.max_pixels,
             decoder=decoder,
+            extractors=extractors,
         )
 
     # --- names and tags --------------------------------------------------------------------

@@ -222,6 +222,7 @@ def describe(
     dtype: torch.dtype = torch.float32,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     decoder: Callable | None = None,
+    extractors: list | None = None,
 ) -> Iterator:
     """Yield ``(index, float32 descriptor)`` per image, or ``(index, exception)`` on failure.
 
@@ -233,7 +234,9 @@ def describe(
     within their group, and the groups are averaged (``combine="mean"``) or
     concatenated in group order (``"stack"``). Images complete in batch order, not
     input order; callers place descriptors by index. ``max_pixels`` is the pixel budget
-    and ``decoder`` an alternative decoder (:func:`batched_groups`).
+    and ``decoder`` an alternative decoder (:func:`batched_groups`). ``extractors``, one
+    per network, replace ``net.extract``: ``extractor(x, dense)`` returns the same
+    activations from a faster graph (:mod:`skvgg.quantize`).
 
     Batches go through a :class:`~skvgg.cuda.DeviceRunner`: on CUDA the next batch is
     uploaded while the current one computes, and results are read back a few batches
@@ -258,8 +261,13 @@ def describe(
     def run(chunks, dense):
         def forward(chunk):
             parts = []
-            for net, pre in zip(networks, preprocessings):
+            for k, (net, pre) in enumerate(zip(networks, preprocessings)):
                 x = pre.normalize(chunk).contiguous(memory_format=torch.channels_last)
+                if extractors is not None:
+                    with torch.inference_mode():
+                        activations = extractors[k](x, dense)
+                    parts.extend(_pool(activations[name], pooling) for name in layers)
+                    continue
                 with torch.inference_mode(), autocast(device, dtype):
                     activations = net.extract(x, layers, dense=dense)
                 parts.extend(_pool(activations[name], pooling) for name in layers)

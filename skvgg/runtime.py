@@ -13,6 +13,8 @@ __all__ = [
     "resolve_device",
     "resolve_precision",
     "cuda_native_bfloat16",
+    "cpu_native_bfloat16",
+    "cpu_native_float16",
     "autocast",
     "loss_scaler",
     "shared_network",
@@ -61,16 +63,60 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
 
     ``"auto"``: on CUDA, bfloat16 where the card computes it natively (compute
     capability 8.0 and later: A100, H100, RTX 30xx...), float16 on older cards (T4, V100),
-    whose tensor cores have no bfloat16 and where float16 is the fast path; float32 on
-    every other device (CPUs without bf16 units get slower in bfloat16).
+    whose tensor cores have no bfloat16 and where float16 is the fast path; on a CPU,
+    bfloat16 where it has bfloat16 instructions (AVX512-BF16 or AMX,
+    :func:`cpu_native_bfloat16`), float32 elsewhere (emulated bfloat16 is no faster);
+    float32 on every other device.
+
+    ``"int8"`` (CPU only) computes in int8 through a quantized graph
+    (:mod:`skvgg.quantize`); the dtype returned for it is float32, the dtype of the
+    layers it leaves unquantized.
+
+    Warns
+    -----
+    UserWarning
+        ``"float16"`` on a CPU without float16 instructions (AMX-FP16): it runs several
+        times slower than float32 there.
     """
     if precision == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if cuda_native_bfloat16(device) else torch.float16
+        if device.type == "cuda":
+            return torch.bfloat16 if cuda_native_bfloat16(device) else torch.float16
+        if device.type == "cpu" and cpu_native_bfloat16():
+            return torch.bfloat16
+        return torch.float32
+    if precision == "int8":
+        return torch.float32
     if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be 'auto' or one of {list(_PRECISIONS)}, got {precision!r}")
+        raise ValueError(f"precision must be 'auto', 'int8' or one of {list(_PRECISIONS)}, got {precision!r}")
+    if precision == "float16" and device.type == "cpu" and not cpu_native_float16():
+        warnings.warn(
+            "precision='float16' on this CPU, which has no float16 instructions (AMX-FP16): it runs several times "
+            "slower than float32 here (3.6x-12x measured). Use precision='auto' (bfloat16 where the CPU has it, else float32).",
+            UserWarning,
+            stacklevel=3,
+        )
     return _PRECISIONS[precision]
+
+
+def cpu_native_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX tiles).
+
+    ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is not the test: it also answers
+    True on plain AVX-512 CPUs, where oneDNN emulates bfloat16 no faster than float32.
+    """
+    probe = getattr(torch, "cpu", None)
+    try:
+        return bool(probe._is_avx512_bf16_supported() or probe._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # an older or unusual torch build: assume not
+        return False
+
+
+def cpu_native_float16() -> bool:
+    """Whether this CPU has float16 matrix instructions (AMX-FP16, Granite Rapids and later)."""
+    try:
+        return bool(torch.cpu._is_amx_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def cuda_native_bfloat16(device: torch.device) -> bool:
@@ -111,7 +157,7 @@ def loss_scaler(device: torch.device, dtype: torch.dtype):
 
 _NETWORKS: OrderedDict = OrderedDict()
 _NETWORKS_LOCK = threading.Lock()
-NETWORK_CACHE_SIZE = 2
+NETWORK_CACHE_SIZE = 4  # two networks, and a fast graph (int8 or compiled) of each
 _BUILDS = 0  # networks built by shared_network in this process (a cluster's workers report theirs)
 
 

@@ -90,10 +90,6 @@ def build_vgg(
         # overwrite them would cost a second or more.
         with torch.device("meta"):
             model = VGG(spec, int(num_classes), dropout=dropout, init_weights=False)
-        model = model.to_empty(device="cpu")
-        for name, buffer in model.named_buffers():
-            if name.endswith("num_batches_tracked"):
-                buffer.zero_()  # absent from torchvision's _bn files
         if not resolved.has_classifier:
             fresh = ("classifier.",)
         elif num_classes != checkpoint_classes:
@@ -101,7 +97,21 @@ def build_vgg(
         else:
             fresh = ()
         check_state_dict(model, state, ignore=fresh, source=f"checkpoint {resolved.identity}")
-        model.load_state_dict({k: v for k, v in state.items() if not k.startswith(fresh)}, strict=False)
+        kept = {k: v for k, v in state.items() if not k.startswith(fresh)}
+        if resolved.source in ("file", "torchvision"):
+            # Tensors read (memory-mapped) from a file are skvgg's own: the network takes
+            # them over instead of copying them into fresh memory.
+            # A checkpoint saved in another dtype (e.g. float16) is converted, as copying would.
+            dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+            kept = {k: v if v.dtype == dtypes[k] else v.to(dtypes[k]) for k, v in kept.items()}
+            model.load_state_dict(kept, strict=False, assign=True)
+            _materialize(model)
+        else:  # a caller's state_dict: copied, so training never writes into it
+            model = model.to_empty(device="cpu")
+            model.load_state_dict(kept, strict=False)
+        for name, buffer in model.named_buffers():
+            if name.endswith("num_batches_tracked") and name not in kept:
+                buffer.zero_()  # absent from torchvision's _bn files
         if fresh == ("classifier.",):  # a features-only checkpoint: fc6 and fc7 are new too
             init_linear_(model.classifier[0])
             init_linear_(model.classifier[3])
@@ -111,3 +121,10 @@ def build_vgg(
     # Keep the description, not a second reference to the tensors.
     model.weights_info = replace(resolved, state_dict=None)
     return model.eval()
+
+
+def _materialize(model: torch.nn.Module) -> None:
+    """Give real (uninitialised) memory to what a checkpoint left on the meta device."""
+    for module in model.modules():
+        if any(t.is_meta for t in (*module.parameters(recurse=False), *module.buffers(recurse=False))):
+            module.to_empty(device="cpu", recurse=False)

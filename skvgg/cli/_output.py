@@ -106,7 +106,7 @@ def _check_plot_option(args) -> Path | None:
 
 
 def _write_figure(figure, output: Path) -> None:
-    """Save a matplotlib figure to ``output`` atomically (:func:`skvgg._store.atomic_write`), in its suffix's format."""
+    """Save a matplotlib figure to ``output`` atomically, in the format its suffix names, and close it."""
     import matplotlib.pyplot as plt
 
     from .._store import atomic_write
