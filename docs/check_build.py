@@ -20,10 +20,16 @@ DOCS = Path(__file__).resolve().parent
 # The checkout's skvgg first, as docs/conf.py does: the check is of the sources beside it.
 sys.path.insert(0, str(DOCS.parent))
 
-#: The modules whose ``__all__`` is skvgg's public API (the other modules' ``__all__`` list
-#: their names for the package's own use; what users need of them is re-exported by ``skvgg``).
+#: The modules whose ``__all__`` is skvgg's public API: those tests/test_packaging.py holds to
+#: full type hints, and the figures. The other modules' ``__all__`` list their names for the
+#: package's own use (the image pipeline, views, runtime, GPU decoding).
 PUBLIC_MODULES = (
     "skvgg",
+    "skvgg.architectures",
+    "skvgg.network",
+    "skvgg.weights",
+    "skvgg.cache",
+    "skvgg.zoo",
     "skvgg.datasets",
     "skvgg.model_selection",
     "skvgg.metrics",
@@ -37,8 +43,21 @@ MIN_FIGURES = 6
 
 
 def public_names() -> set[str]:
-    """Every public name, as ``module.name`` by the module users import it from."""
-    return {f"{module}.{name}" for module in PUBLIC_MODULES for name in importlib.import_module(module).__all__}
+    """Every public name, as ``module.name`` by the first module of PUBLIC_MODULES that exports it.
+
+    A submodule that re-exports a top-level name (``skvgg.zoo.build_vgg`` is ``skvgg.build_vgg``)
+    does not get a second page for it.
+    """
+    names, seen = set(), {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name in seen and seen[name] is obj:
+                continue
+            seen.setdefault(name, obj)
+            names.add(f"{module_name}.{name}")
+    return names
 
 
 def api_entries(api_rst: Path = DOCS / "api.rst") -> list[str]:

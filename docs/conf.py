@@ -45,22 +45,6 @@ root_doc = "index"
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py", "**/*.zip"]
 
-# --- the changelog page ------------------------------------------------------------------------
-# CHANGELOG.md at the repository root is the one source; the page includes it when it exists
-# (it is written by the release work), and otherwise says where changes are recorded. The page
-# is generated here so that the build never refers to a file that is absent.
-_changelog = DOCS / "changelog.md"
-if (ROOT / "CHANGELOG.md").is_file():
-    _text = "# Changelog\n\n```{include} ../CHANGELOG.md\n:start-line: 1\n```\n"
-else:
-    _text = (
-        "# Changelog\n\n"
-        "skvgg has not made a release yet. Changes are recorded in the history of the repository; "
-        "from the first release on, this page lists them release by release.\n"
-    )
-if not _changelog.is_file() or _changelog.read_text() != _text:
-    _changelog.write_text(_text)
-
 # --- API reference -------------------------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True

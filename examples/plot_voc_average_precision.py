@@ -45,9 +45,9 @@ def obj(k, difficult=0):
     return {"name": VOC_CLASSES[k % 20], "difficult": difficult, "truncated": 0, "pose": "Unspecified"}
 
 
-# Each class in four trainval images and two test images; every fifth image has a difficult object.
+# Each class in eight trainval images and four test images; every fifth image has a difficult object.
 images = {}
-for i in range(60):
+for i in range(120):
     part = "test" if i % 3 == 2 else ("train" if i % 3 == 0 else "val")
     objects = [obj(i), obj(i + 7)] + ([obj(i + 3, difficult=1)] if i % 5 == 0 else [])
     images[f"{i + 1:06d}"] = (part, objects)
@@ -72,11 +72,17 @@ ap = voc_average_precision(test.target, scores, method="11point")
 print(f"mAP (11-point): {100 * np.nanmean(ap):.1f} %")
 
 # %%
-# AP bars and precision-recall curves
-# -----------------------------------
+# AP per class
+# ------------
 # A class without a positive test image has no AP (NaN, no bar) and is left out of the mean.
-fig, (bars, curves) = plt.subplots(1, 2, figsize=(11, 5.5), layout="constrained")
+fig, bars = plt.subplots(figsize=(6, 5.5), layout="constrained")
 plot_average_precision(ap, test.target_names, ax=bars, title="stand-in VOC-2007, random VGG11: AP per class")
+
+# %%
+# Precision-recall curves of the four classes of highest AP
+# ---------------------------------------------------------
+# Difficult objects count neither as positives nor as negatives, as in the devkit.
+fig, curves = plt.subplots(figsize=(6, 5), layout="constrained")
 best = [test.target_names[k] for k in np.argsort(-np.nan_to_num(ap, nan=-1))[:4]]
 plot_precision_recall(test.target, scores, test.target_names, classes=best, ax=curves, title="precision-recall")
 

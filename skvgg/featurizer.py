@@ -101,7 +101,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
         cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
         (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
-        slightly from "cpu" (decoder and resize arithmetic; see ``docs/featurizer.md``).
+        slightly from "cpu" (decoder and resize arithmetic; see ``docs/user-guide/featurizer.md``).
     verbose : bool or int, default=False
         Show a progress bar over images.
     cache : None, bool, str or os.PathLike, default=None

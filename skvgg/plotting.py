@@ -83,6 +83,18 @@ def plot_learning_curve(
     -------
     ax : matplotlib Axes
         The axes drawn on.
+
+    See Also
+    --------
+    plot_scale_effect : The same kind of figure against the test scales.
+
+    Examples
+    --------
+    >>> from skvgg.plotting import plot_learning_curve
+    >>> scores = {"raw pixels": [[30, 40], [50, 52]], "vgg16 fc7": [[60, 70], [85, 89]]}
+    >>> ax = plot_learning_curve([1, 3], scores)  # two repeats per size: mean and error bars
+    >>> [text.get_text() for text in ax.get_legend().get_texts()]
+    ['raw pixels', 'vgg16 fc7']
     """
     ax = _axes(ax)
     _mean_std_lines(ax, train_sizes, scores)
@@ -145,6 +157,17 @@ def plot_history(history, *, axes=None):
     -------
     fig : matplotlib Figure
         The figure of the axes drawn on.
+
+    Examples
+    --------
+    >>> from skvgg.plotting import plot_history
+    >>> history = [
+    ...     {"epoch": 1, "train_loss": 2.1, "valid_loss": 1.9, "valid_score": 0.4, "lr_cut": True},
+    ...     {"epoch": 2, "train_loss": 1.2, "valid_loss": 1.4, "valid_score": 0.6, "lr_cut": False},
+    ... ]
+    >>> fig = plot_history(history)  # or plot_history(classifier.history_)
+    >>> [ax.get_ylabel() for ax in fig.axes]
+    ['cross-entropy', 'held-out accuracy (%)']
     """
     if not len(history):
         raise ValueError("history is empty: fit the classifier for at least one epoch first")
@@ -198,6 +221,18 @@ def plot_average_precision(ap, class_names, *, ax=None, title=None):
     -------
     ax : matplotlib Axes
         The axes drawn on.
+
+    See Also
+    --------
+    plot_precision_recall : The curves behind each class's AP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvgg.plotting import plot_average_precision
+    >>> ax = plot_average_precision([0.9, 0.5, np.nan], ["cat", "dog", "cow"])  # cow: no positive
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'mean (mAP) 70.0 %'
     """
     ap = 100 * np.asarray(ap, dtype=float)
     if ap.ndim != 1 or len(ap) != len(class_names):

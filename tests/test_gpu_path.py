@@ -251,7 +251,7 @@ def test_tensor_rescale_agrees_with_pil_within_two_levels():
             difference = (resized.int() - reference).abs()
             assert difference.max() <= 2
             differing, total = differing + int((difference > 0).sum()), total + difference.numel()
-    assert differing / total < 0.02  # measured: ~0.4% of values, by one level (docs/featurizer.md)
+    assert differing / total < 0.02  # measured: ~0.4% of values, by one level (docs/user-guide/featurizer.md)
     unchanged = torch.randint(0, 256, (3, 256, 300), dtype=torch.uint8)
     assert torch.equal(gpudecode.rescale(unchanged, 256), unchanged)  # no resampling at the same size
 
