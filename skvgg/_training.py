@@ -136,6 +136,7 @@ class TrainingRun:
     lr: float
     seed: int
     dtype: torch.dtype = torch.float32
+    compile: bool | str = "auto"
     batch_size: int = 32
     num_workers: int | None = None
     max_pixels: int | None = None
@@ -185,15 +186,17 @@ class Progress:
 def frozen_activations(run: TrainingRun) -> torch.Tensor:
     """The frozen part's output for the centre view of every image, one row per image.
 
-    On a CPU, from :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images on, through a compiled
-    graph of the frozen part (built for this run: the frozen weights never change).
+    On a CPU, through a compiled graph of the frozen part (built for this run: the frozen
+    weights never change) when ``run.compile`` is True, or is ``"auto"`` and there are
+    :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images or more.
     """
     pre, network = run.preprocessing, run.network
     network.eval()
     out = torch.empty(len(run.items), *network.activation_shape(run.boundary, pre.crop_size))
     device = next(network.parameters()).device
     extractors = None
-    if device.type == "cpu" and len(run.items) >= quantize.COMPILE_MIN_IMAGES:
+    wanted = len(run.items) >= quantize.COMPILE_MIN_IMAGES if isinstance(run.compile, str) else bool(run.compile)
+    if device.type == "cpu" and wanted and len(run.items):
         example = pre.normalize(torch.zeros(2, 3, pre.crop_size, pre.crop_size, dtype=torch.uint8))
         example = example.contiguous(memory_format=torch.channels_last)
         fast = quantize.compile_extract(network, [run.boundary], False, run.dtype, example)

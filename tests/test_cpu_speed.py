@@ -213,3 +213,32 @@ def test_classifier_frozen_part_compiled_for_large_jobs_gives_the_same_model(mon
     compiled = VGGClassifier(**params).fit(images, labels).predict_proba(images)
     assert calls == [["fc7"]]  # the frozen part, up to the head's input, compiled once
     np.testing.assert_allclose(compiled, eager, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("compile_", "threshold", "compiles"), [(False, 1, False), (True, 10_000, True), ("auto", 10_000, False)]
+)
+def test_classifier_compile_parameter_decides_whether_the_frozen_part_compiles(
+    monkeypatch, vgg11_file, compile_, threshold, compiles
+):
+    from skvgg import VGGClassifier, quantize
+
+    class Compiled(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Compiled(args[1])
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, size=(40, 48, 3), dtype=np.uint8) for _ in range(4)]
+    labels = np.array(["a", "b"] * 2)
+    model = VGGClassifier(arch="vgg11", weights=vgg11_file, preprocessing=Preprocessing(resize_size=40, crop_size=32),
+                          train_layers="head", max_epochs=1, batch_size=4, random_state=0, device="cpu",
+                          validation_fraction=None, compile=compile_)  # fmt: skip
+    monkeypatch.setattr(quantize, "COMPILE_MIN_IMAGES", threshold)
+    monkeypatch.setattr(quantize, "compile_extract", refuse)
+    if compiles:
+        with pytest.raises(Compiled, match="fc7"):
+            model.fit(images, labels)
+    else:
+        assert model.fit(images, labels).predict(images).shape == (4,)
