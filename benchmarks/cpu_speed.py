@@ -49,7 +49,9 @@ def peak_kb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
 """
-OLD_LOAD = PEAK + """
+OLD_LOAD = (
+    PEAK
+    + """
 import torch
 from skvgg import build_vgg
 from skvgg.architectures import resolve_arch
@@ -62,11 +64,15 @@ model.load_state_dict(state)
 del state
 print(peak_kb())
 """
-NEW_LOAD = PEAK + """
+)
+NEW_LOAD = (
+    PEAK
+    + """
 from skvgg import build_vgg
 model = build_vgg({arch!r}, weights={path!r})
 print(peak_kb())
 """
+)
 
 
 def cpu_flags() -> dict:
@@ -173,17 +179,28 @@ def main():
 
         rss_old = peak_rss_mb(OLD_LOAD.format(path=weights, arch=arch))
         rss_new = peak_rss_mb(NEW_LOAD.format(path=weights, arch=arch))
-        say(f"peak RSS of build_vgg({arch!r}, weights=path): old (load, then copy) {rss_old:.0f} MB; "
-            f"new (memory-mapped, assigned) {rss_new:.0f} MB")
+        say(
+            f"peak RSS of build_vgg({arch!r}, weights=path): old (load, then copy) {rss_old:.0f} MB; "
+            f"new (memory-mapped, assigned) {rss_new:.0f} MB"
+        )
 
     stamp = datetime.date.today().isoformat()
     cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     base = out / f"cpu_speed-{stamp}-{cpu}{'-quick' if args.quick else ''}"
-    result = {"date": stamp, "cpu": flags, "torch": torch.__version__, "arch": arch, "images": n,
-              "batch_size": args.batch_size, "scales": args.scales, "rows": rows, "graph_build_s": builds,
-              "peak_rss_mb": {"old": rss_old, "new": rss_new}}
+    result = {
+        "date": stamp,
+        "cpu": flags,
+        "torch": torch.__version__,
+        "arch": arch,
+        "images": n,
+        "batch_size": args.batch_size,
+        "scales": args.scales,
+        "rows": rows,
+        "graph_build_s": builds,
+        "peak_rss_mb": {"old": rss_old, "new": rss_new},
+    }
     base.with_suffix(".json").write_text(json.dumps(result, indent=2))
     base.with_suffix(".log").write_text(log.getvalue())
     print(f"wrote {base}.json and .log")

@@ -135,6 +135,7 @@ def child(paths: list[str], workers: int | None, unlimited: bool, decode_only: b
             out = featurizer.transform(items)
             assert np.isfinite(out).all()
             return len(out)
+
     run(paths[:1] * 2)  # warm-up: the network's own buffers, oneDNN primitives
     release_free_memory()
     meter = PeakRSS()
@@ -198,8 +199,10 @@ def main() -> None:
             base, big = measure(small, workers, decode_only=True), measure(large, workers, decode_only=True)
             free = measure(large, workers, unlimited=True, decode_only=True)
             over = [(m["peak"] - m["before"]) / 1e6 for m in (base, big, free)]
-            print(f"    decoding only (no network), peak over start: small {over[0]:4.0f} MB, large {over[1]:4.0f} MB, "
-                  f"large without the allowance {over[2]:4.0f} MB")
+            print(
+                f"    decoding only (no network), peak over start: small {over[0]:4.0f} MB, large {over[1]:4.0f} MB, "
+                f"large without the allowance {over[2]:4.0f} MB"
+            )
 
 
 if __name__ == "__main__":

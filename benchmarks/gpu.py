@@ -682,7 +682,7 @@ def _stub_pytest():
         raise Skipped(reason)
 
     module.skip = skip
-    module.fixture = lambda *a, **k: (a[0] if a and callable(a[0]) else (lambda fn: fn))
+    module.fixture = lambda *a, **k: a[0] if a and callable(a[0]) else (lambda fn: fn)
     return module
 
 

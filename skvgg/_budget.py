@@ -142,7 +142,6 @@ def reserve(nbytes):
     outer.reserved += _GATE.acquire(nbytes, holding=outer.reserved > 0)
 
 
-
 @contextmanager
 def decoding(max_pixels=DEFAULT_MAX_PIXELS):
     """Scope the decoding of one item (and the cutting of its views) in this thread.
@@ -196,7 +195,6 @@ def over_budget_reason(width, height, max_pixels, what="image"):
 def check_budget(width, height, max_pixels, fail, what="image"):
     if max_pixels is not None and width * height > max_pixels:
         fail(over_budget_reason(width, height, max_pixels, what))
-
 
 
 # -- Pillow's own limit ----------------------------------------------------------------

@@ -169,7 +169,6 @@ def _pil_to_rgb(img, fail):
     fail(f"unsupported PIL image mode {mode!r}; expected an image convertible to RGB")
 
 
-
 def _exif_orientation(img):
     try:
         return int(img.getexif().get(ExifTags.Base.Orientation, 1))

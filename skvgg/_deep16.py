@@ -32,7 +32,13 @@ _PNG_COLOR_TYPES = {2: "RGB", 4: "gray+alpha", 6: "RGBA"}  # 16-bit ones Pillow 
 # TIFF tags (TIFF 6.0 specification)
 _BITS, _COMPRESSION, _PHOTOMETRIC, _FILL_ORDER, _STRIP_OFFSETS = 258, 259, 262, 266, 273
 _SAMPLES, _ROWS_PER_STRIP, _STRIP_BYTES, _PLANAR, _PREDICTOR, _TILE_OFFSETS, _SAMPLE_FORMAT = (
-    277, 278, 279, 284, 317, 324, 339,
+    277,
+    278,
+    279,
+    284,
+    317,
+    324,
+    339,
 )
 _DEFLATE = (8, 32946)
 _PIL_DECODERS = {5: "tiff_lzw", 32773: "packbits"}

@@ -153,7 +153,6 @@ class NetworkEstimator(BaseEstimator):
         return state
 
 
-
 def image_transformer_tags(tags):
     """The tags of an estimator that transforms images into float32 descriptors.
 

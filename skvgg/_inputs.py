@@ -28,6 +28,7 @@ _EXPECTED_DTYPE = "expected uint8, uint16 or floating point (with values in [0, 
 _EXPECTED_NUMPY_SHAPE = "expected HxW, HxWx1, HxWx3 or HxWx4 (channels last), or a 1xHxW or 3xHxW channels-first array"
 _EXPECTED_TENSOR_SHAPE = "expected 3xHxW or 1xHxW (channels first), HxW, or a channels-last HxWx1, HxWx3 or HxWx4 tensor"
 
+
 class ImageInputError(ValueError):
     """A bad input item: unreadable, undecodable, or pixels of the wrong kind.
 
@@ -230,7 +231,6 @@ def _check_array(item, index):
     return layout
 
 
-
 # -- Containers ------------------------------------------------------------------
 
 
@@ -422,4 +422,3 @@ def check_images(X):
     for index, item in enumerate(items):
         _check_item(item, index)
     return items
-

@@ -187,4 +187,3 @@ class DeviceRunner:
     @property
     def in_flight(self) -> int:
         return len(self._pending)
-

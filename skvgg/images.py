@@ -165,7 +165,6 @@ def load_rgb(item, index=None, max_pixels="auto"):
         return load(item, index, max_pixels)
 
 
-
 # -- Cache keys ------------------------------------------------------------------
 
 
@@ -262,4 +261,3 @@ def image_key(item, index=None, max_pixels="auto"):
         raw = tensor.reshape(-1).view(torch.uint8).numpy()
         return _hash_fields("torch", str(tensor.dtype), shape, raw)
     raise _unsupported_item(item, index)
-

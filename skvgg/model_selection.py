@@ -280,9 +280,7 @@ def check_class_sizes(
         raise ValueError(f"at least {min_classes} classes are needed to train a classifier; found {len(classes)}: {found}")
     if validation_fraction is not None:
         if n_train < 2:
-            raise ValueError(
-                f"{n_train} training image per class leaves none to hold out for validation; at least 2 are needed"
-            )
+            raise ValueError(f"{n_train} training image per class leaves none to hold out for validation; at least 2 are needed")
     _check_split_counts(classes, counts, n_train, f"{n_train} training images per class need")
     return dict(zip(classes.tolist(), counts.tolist()))
 

@@ -294,7 +294,14 @@ def describe(
                     yield index, np.mean(ordered, axis=0)
 
     batches = batched_groups(
-        items, indices, counting_groups, batch_size, num_workers, on_error, max_pixels, decoder=decoder,
+        items,
+        indices,
+        counting_groups,
+        batch_size,
+        num_workers,
+        on_error,
+        max_pixels,
+        decoder=decoder,
         pixels_out=runner.input_buffer,
     )
     for event in batches:

@@ -157,8 +157,18 @@ def test_every_command_passes_the_shared_network_options():
 
     for command in (["demo"], ["featurize", "x.jpg", "-o", "o.npy"], ["transfer", "voc2007", "--root", "r"]):
         args = build_parser().parse_args(
-            [*command, "--arch", "vgg16,vgg19", "--weights", "none", "--precision", "bfloat16", "--decode-threads", "3",
-             "--quiet"]
+            [
+                *command,
+                "--arch",
+                "vgg16,vgg19",
+                "--weights",
+                "none",
+                "--precision",
+                "bfloat16",
+                "--decode-threads",
+                "3",
+                "--quiet",
+            ]
         )
         assert _network_params(args) == dict(
             arch=["vgg16", "vgg19"], weights=None, batch_size=32, device="auto",

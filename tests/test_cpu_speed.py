@@ -120,12 +120,12 @@ def test_int8_dense_scales_on_images_of_several_sizes():
 
 
 def test_compile_auto_does_not_compile_a_handful(monkeypatch):
-    import skvgg.featurizer as featurizer_module
+    import skvgg.quantize as quantize_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("compiled for a handful of images")
 
-    monkeypatch.setattr(featurizer_module, "compiled_extractor", refuse)
+    monkeypatch.setattr(quantize_module, "compiled_extractor", refuse)
     featurizer = VGGFeaturizer(arch="vgg11", weights=None, random_state=0, preprocessing=PRE, device="cpu", num_workers=0)
     out = featurizer.fit().transform(photos(3))
     assert out.shape == (3, 4096) and featurizer._extractors is None

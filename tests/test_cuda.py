@@ -206,9 +206,7 @@ def _labelled_images(n=32, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
     colours = np.array([[200, 40, 40], [40, 40, 200]])
-    images = [
-        np.clip(colours[y] + rng.normal(0, 25, (224, 224, 3)), 0, 255).astype(np.uint8) for y in labels
-    ]
+    images = [np.clip(colours[y] + rng.normal(0, 25, (224, 224, 3)), 0, 255).astype(np.uint8) for y in labels]
     return images, labels
 
 

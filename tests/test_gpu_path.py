@@ -221,7 +221,7 @@ def test_orientation_metadata_pil_reads_differently_goes_to_the_cpu():
     twice = data[:2] + segment + segment + data[2:]
     header = gpudecode.read_jpeg_header(twice)
     assert header.exif_blocks == 2 and not gpudecode.gpu_decodable(header)
-    xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta tiff:Orientation=\"6\"/>"
+    xmp = b'http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta tiff:Orientation="6"/>'
     xmp_only = data[:2] + b"\xff\xe1" + (len(xmp) + 2).to_bytes(2, "big") + xmp + data[2:]
     header = gpudecode.read_jpeg_header(xmp_only)
     assert header.xmp and header.exif_blocks == 0 and not gpudecode.gpu_decodable(header)

@@ -242,7 +242,7 @@ def test_memory_error_while_cutting_views_is_named(small_png, monkeypatch):
         raise MemoryError
 
     events = list(batched_groups([small_png], [0], make_groups, batch_size=4, num_workers=0, on_error="nan"))
-    (index, error), = events
+    ((index, error),) = events
     assert index == 0 and isinstance(error, ImageInputError) and error.index == 0
     assert "ran out of memory cutting the views" in str(error) and str(small_png) in str(error)
 

@@ -21,12 +21,8 @@ def add_parser(commands) -> None:
     demo = commands.add_parser("demo", help="transfer learning on scikit-learn's digits vs raw pixels (minutes on a CPU)")
     _add_network_options(demo, arch_help="network(s); comma-separated names stack several")
     demo.add_argument("--layer", type=_layer_list, default=["fc7"], help="descriptor layer (default: fc7)")
-    demo.add_argument(
-        "--size", type=_at_least(32), default=112, help="side the 8x8 digits are upscaled to, >= 32 (default: 112)"
-    )
-    demo.add_argument(
-        "--per-class", type=_int_list, default=[1, 3, 10, 30], help="training sizes (default: 1,3,10,30)"
-    )
+    demo.add_argument("--size", type=_at_least(32), default=112, help="side the 8x8 digits are upscaled to, >= 32 (default: 112)")
+    demo.add_argument("--per-class", type=_int_list, default=[1, 3, 10, 30], help="training sizes (default: 1,3,10,30)")
     demo.add_argument("--test-per-class", type=_at_least(1), default=30)
     demo.add_argument("--repeats", type=_at_least(1), default=5)
     demo.add_argument("--seed", type=_at_least(0), default=0)

@@ -41,9 +41,7 @@ def _int_list(text: str, minimum: int = 1, meaning: str = "") -> list[int]:
     try:
         return [_integer(v, minimum) for v in parts]
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}") from None
 
 
 def _scales(text: str) -> list[int]:
@@ -222,7 +220,7 @@ def _add_plot_option(parser, what):
         "--plot",
         default=None,
         metavar="FILE",
-        help=f"also write a figure: {what}; .png, .pdf or .svg (needs matplotlib: pip install \"skvgg[plot]\")",
+        help=f'also write a figure: {what}; .png, .pdf or .svg (needs matplotlib: pip install "skvgg[plot]")',
     )
 
 
