@@ -404,8 +404,26 @@ class VGG(nn.Module):
         return F.conv2d(x, weight, linear.bias)
 
 
-def check_layer_names(spec, layer) -> list[str]:
-    """``layer`` (a name or a list of names) checked against ``spec``'s layers, as a list."""
+def check_layer_names(spec: ArchSpec, layer: str | Sequence[str]) -> list[str]:
+    """Check layer names against a configuration's layers.
+
+    Parameters
+    ----------
+    spec : ArchSpec
+        The configuration (see :func:`skvgg.architectures.resolve_arch`).
+    layer : str or sequence of str
+        One layer name (``"fc7"``, ``"pool5"``...) or several, without repeats.
+
+    Returns
+    -------
+    layers : list of str
+        The names, in the order given.
+
+    Raises
+    ------
+    ValueError
+        For an unknown, empty or repeated name, listing the names ``spec`` offers.
+    """
     layers = [layer] if isinstance(layer, str) else list(layer)
     with torch.device("meta"):  # names only: nothing allocated
         valid = VGG(spec).layer_names
