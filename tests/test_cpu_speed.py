@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import importlib.util
 import os
 import pickle
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,7 +169,11 @@ def test_weights_file_is_memory_mapped_and_identical(vgg11_file, tv_vgg11):
 
 
 def test_memory_mapped_loading_still_detects_a_corrupted_file(vgg11_file, tmp_path, torch_home):
-    from test_weights_integrity import flip_byte_inside_a_tensor
+    # A sibling test module, loaded by path: the suite also runs with --import-mode=importlib (.ci/test-wheel).
+    spec = importlib.util.spec_from_file_location("_integrity", Path(__file__).with_name("test_weights_integrity.py"))
+    integrity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(integrity)
+    flip_byte_inside_a_tensor = integrity.flip_byte_inside_a_tensor
 
     digest = hashlib.sha256(vgg11_file.read_bytes()).hexdigest()[:8]
     path = tmp_path / f"vgg11-{digest}.pth"

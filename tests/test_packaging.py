@@ -105,8 +105,12 @@ def test_the_console_script_is_the_command_line():
 def test_the_package_under_test_is_the_installed_wheel():
     package_dir = importlib.resources.files("skvgg")
     assert package_dir.parent.name == "site-packages", str(package_dir)
-    files = importlib.metadata.files("skvgg")
-    assert any(str(f).endswith("licenses/LICENSE") for f in files)  # the wheel's metadata, not an editable install's
+    # The metadata beside the imported package: the wheel's (an editable install's lists no LICENSE
+    # and does list its __editable__ hooks). Another skvgg on sys.path, e.g. the borrowed
+    # environment's editable install, must not answer for it.
+    (dist,) = [d for d in importlib.metadata.distributions(path=[str(package_dir.parent)]) if d.metadata["Name"] == "skvgg"]
+    files = dist.files
+    assert any(str(f).endswith("licenses/LICENSE") for f in files)
     assert not any(str(f).startswith("__editable__") for f in files)
 
 
