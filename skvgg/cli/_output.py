@@ -13,16 +13,35 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+#: ``-o -``: CSV on stdout, for a pipe.
+STDOUT = "-"
+FORMATS = (".csv", ".parquet", ".npz")
+
+
+def _to_stdout(args) -> bool:
+    return args.output == STDOUT
+
+
 def _check_output_name(args, output: Path) -> None:
-    """A file name ending in a known format, not a folder (exit 2)."""
-    if output.suffix.lower() not in (".npy", ".csv", ".parquet"):
-        args.parser.error(f"-o {args.output}: the output must end in .parquet, .csv or .npy")
-    if output.is_dir() and output.suffix.lower() != ".parquet":  # a .parquet directory is a dataset (parts)
-        args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .parquet, .csv or .npy")
+    """A file name ending in a known format, not a folder, or ``-`` for stdout (exit 2)."""
+    if _to_stdout(args):
+        return
+    suffix = output.suffix.lower()
+    if suffix == ".npy":
+        args.parser.error(
+            f"-o {args.output}: a .npy file holds no image paths; write {output.with_suffix('.npz')} instead "
+            "(numpy.load gives the arrays X, paths and feature_names), or .csv or .parquet"
+        )
+    if suffix not in FORMATS:
+        args.parser.error(f"-o {args.output}: the output must end in .csv, .parquet or .npz, or be - (CSV to stdout)")
+    if output.is_dir() and suffix != ".parquet":  # a .parquet directory is a dataset (parts)
+        args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .csv, .parquet or .npz")
 
 
 def _prepare_folder(args, output: Path) -> None:
     """Create the folder of ``output`` and check it is writable, before anything is described."""
+    if _to_stdout(args):
+        return
     if output.suffix.lower() == ".parquet":
         _check_parquet_engine()
     try:
@@ -43,34 +62,45 @@ def _check_parquet_engine() -> None:
             continue
     raise CommandError(
         "writing .parquet needs a parquet engine and neither pyarrow nor fastparquet is installed: "
-        "pip install pyarrow (skvgg depends on it; reinstalling skvgg brings it), or write .csv or .npy"
+        "pip install pyarrow (skvgg depends on it; reinstalling skvgg brings it), or write .csv or .npz"
     )
 
 
-def _write(output: Path, paths: list[str], descriptors: np.ndarray, names) -> None:
-    """Write to a hidden temporary file beside ``output``, then rename it into place (:func:`skvgg._store.atomic_write`).
+def _write(output: Path | None, paths: list[str], descriptors: np.ndarray, names) -> None:
+    """Write the descriptors to ``output`` (None: CSV to stdout), one row per image with its path.
 
-    The rename is atomic within a folder: ``output`` is either absent (or as it was) or
-    complete, even when the run is interrupted or the disk fills up while writing.
+    A file is written to a hidden temporary file beside ``output``, then renamed into place
+    (:func:`skvgg._store.atomic_write`): the rename is atomic within a folder, so ``output``
+    is either absent (or as it was) or complete, even when the run is interrupted or the
+    disk fills up while writing. ``.npz`` holds ``X`` (float32), ``paths`` and
+    ``feature_names`` (string arrays: ``numpy.load`` reads them without pickle).
     """
+    import sys
+
     import numpy as np
     import pandas as pd
 
     from .._store import atomic_write
 
+    def table():
+        frame = pd.DataFrame(descriptors, columns=list(names))
+        frame.insert(0, "path", paths)
+        return frame
+
+    if output is None:
+        table().to_csv(sys.stdout, index=False)
+        sys.stdout.flush()  # a closed pipe (| head) raises here, inside main's handler
+        return
     suffix = output.suffix.lower()
 
     def write(temporary):
-        if suffix == ".npy":
-            with open(temporary, "wb") as stream:  # a path would get ".npy" appended
-                np.save(stream, descriptors)
-            return
-        table = pd.DataFrame(descriptors, columns=list(names))
-        table.insert(0, "path", paths)
-        if suffix == ".csv":
-            table.to_csv(temporary, index=False)
+        if suffix == ".npz":
+            with open(temporary, "wb") as stream:  # a path would get ".npz" appended
+                np.savez(stream, X=descriptors, paths=np.asarray(paths, dtype=str), feature_names=np.asarray(names, dtype=str))
+        elif suffix == ".csv":
+            table().to_csv(temporary, index=False)
         else:
-            table.to_parquet(temporary, index=False)
+            table().to_parquet(temporary, index=False)
 
     atomic_write(output, write)
 
