@@ -595,6 +595,7 @@ def test_compile_option_values(argv, compile_value):
         (["--resize", "16"], "--resize: expected an integer >= 32"),
         (["--resize", "256", "--scales", "256"], "with --scales the whole image is rescaled"),
         (["--seed", "-1"], "--seed: expected an integer >= 0"),
+        (["--device", "cpu", "--decode", "gpu"], "--decode gpu decodes JPEG files with nvJPEG on a CUDA device; --device cpu"),
         (["-o", "o.json"], "must end in .csv, .parquet or .npz, or be -"),
     ],
 )

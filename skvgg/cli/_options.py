@@ -373,6 +373,8 @@ def _check_network(args, layers: list[str]) -> None:
         parser.error(_cli_words(str(error)))
     if args.precision == "int8":
         _check_int8(args, device)
+    if getattr(args, "decode", "cpu") == "gpu" and device.type != "cuda":
+        parser.error(f"--decode gpu decodes JPEG files with nvJPEG on a CUDA device; --device {args.device} is {device}")
     if getattr(args, "max_pixels", None) is not None and "max_pixels" not in VGGFeaturizer().get_params():
         parser.error("--max-pixels: this version of skvgg's VGGFeaturizer has no max_pixels parameter")
 
