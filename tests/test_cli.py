@@ -717,3 +717,19 @@ def test_transfer_results_file_is_checked_first(capsys, tmp_path, name, message)
     (tmp_path / "DIR.json").mkdir()
     err = exit_2(capsys, "transfer", "caltech101", "--root", tmp_path / "no-dataset", "-o", tmp_path / name)
     assert message in err
+
+
+#: Each VGGFeaturizer parameter -> the featurize option that sets it (a new parameter fails here until it has one).
+FEATURIZER_OPTIONS = {
+    "arch": "--arch", "weights": "--weights", "layer": "--layer", "pooling": "--pooling", "scales": "--scales",
+    "flip": "--flip", "scale_pooling": "--scale-pooling", "preprocessing": "--resize", "batch_size": "--batch-size",
+    "device": "--device", "precision": "--precision", "num_workers": "--decode-threads", "verbose": "--quiet",
+    "cache": "--cache", "on_error": "--on-error", "max_pixels": "--max-pixels", "random_state": "--seed",
+    "decode": "--decode", "compile": "--compile",
+}  # fmt: skip
+
+
+def test_every_featurizer_parameter_has_a_featurize_option():
+    assert set(FEATURIZER_OPTIONS) == set(skvgg.VGGFeaturizer().get_params())
+    options = {option for action in subcommand_parsers()["featurize"]._actions for option in action.option_strings}
+    assert set(FEATURIZER_OPTIONS.values()) <= options
