@@ -400,7 +400,8 @@ def run_transfer(
     pooling = "concatenated" if protocol.scale_pooling == "stack" else "averaged"
     scales = ", ".join(map(str, featurizer.scales))
     report(
-        f"{protocol.title}: {network}, weights {weights}, fc7 at scales {scales} px ({pooling}), averaged with the "
+        f"{protocol.title}: {network}, weights {'none (random)' if weights is None else weights}, fc7 at scales "
+        f"{scales} px ({pooling}), averaged with the "
         f"mirror image; metric: {protocol.metric}"
     )
     featurizer.fit()

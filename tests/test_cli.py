@@ -217,6 +217,7 @@ def exit_2(capsys, *argv):
         (["--workers", "-1"], "--workers: expected an integer >= 0, got '-1'"),
         (["--max-pixels", "0"], "--max-pixels: expected an integer >= 1, got '0'"),
         (["--max-pixels", "-5"], "--max-pixels: expected an integer >= 1"),
+        (["--max-pixels", "lots"], "--max-pixels: expected an integer >= 1, got 'lots'; or none for no limit"),
         (["--weights", "nope.pth"], "'nope.pth' is neither imagenet, none"),
         (["--weights", "VGG16_Weights.IMAGENET1K_V9"], "--weights VGG16_Weights.IMAGENET1K_V9: Unknown weights"),
         (["--arch", "vgg11", "--weights", "VGG16_Weights.IMAGENET1K_V1"], "do not fit --arch vgg11"),
@@ -268,6 +269,8 @@ def test_max_pixels_is_passed_only_when_given():
         assert "max_pixels" not in _network_params(build_parser().parse_args(command))
         args = build_parser().parse_args([*command, "--max-pixels", "1_000_000"])
         assert _network_params(args)["max_pixels"] == 1_000_000
+        args = build_parser().parse_args([*command, "--max-pixels", "none"])  # no limit, the library's None
+        assert "max_pixels" in _network_params(args) and _network_params(args)["max_pixels"] is None
 
 
 def test_max_pixels_refuses_a_large_image(capsys, tmp_path, vgg11_file):

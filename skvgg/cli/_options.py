@@ -294,13 +294,29 @@ def _cluster(args):
     return client
 
 
+#: ``--max-pixels none``: no pixel budget (the estimators' ``max_pixels=None``).
+NO_LIMIT = "none"
+
+
+def _max_pixels(text: str):
+    if text.strip().lower() == NO_LIMIT:
+        return NO_LIMIT
+    try:
+        return _integer(text, 1)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or none for no limit") from None
+
+
+_max_pixels.__name__ = "integer >= 1 or none"
+
+
 def _add_max_pixels(parser):
     parser.add_argument(
         "--max-pixels",
-        type=_at_least(1),
+        type=_max_pixels,
         default=None,
         metavar="N",
-        help="refuse images of more than N pixels, read from the file's header before decoding "
+        help="refuse images of more than N pixels, read from the file's header before decoding; none: no limit "
         "(default: the featurizer's, about 89 million as Pillow's warning threshold)",
     )
 
@@ -333,7 +349,7 @@ def _network_params(args) -> dict:
     )
     if getattr(args, "max_pixels", None) is not None:
         # Passed only when given: the estimators' own default applies otherwise.
-        params["max_pixels"] = args.max_pixels
+        params["max_pixels"] = None if args.max_pixels == NO_LIMIT else args.max_pixels
     return params
 
 
