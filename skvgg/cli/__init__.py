@@ -10,7 +10,7 @@ counted and summarised once at the end.
 
 One module per command (``_demo``, ``_featurize``, ``_transfer``, ``_archs``), each adding its
 parser and running it; the options they share are in ``_options``, the words of messages
-in ``_messages``, the output file in ``_output``. Nothing here imports torch, scikit-learn
+in ``_messages``, the output files in ``_output``. Nothing here imports torch, scikit-learn
 or the estimators: the commands import them when they run, so ``skvgg --help`` and
 ``skvgg --version`` answer at once.
 """

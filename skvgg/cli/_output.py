@@ -1,4 +1,4 @@
-"""The files the commands write: ``featurize``'s descriptors, ``--plot``'s figures; checked first, written atomically."""
+"""The files the commands write (descriptors, transfer's scores, figures): checked first, written atomically."""
 
 from __future__ import annotations
 
@@ -44,12 +44,17 @@ def _prepare_folder(args, output: Path) -> None:
         return
     if output.suffix.lower() == ".parquet":
         _check_parquet_engine()
+    _ensure_folder(output, f"-o {args.output}")
+
+
+def _ensure_folder(output: Path, option: str) -> None:
+    """Create the folder of ``output`` and check it can be written (exit 1), before any work; ``option`` names it."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise CommandError(f"cannot create the folder of -o {args.output}: {error.strerror or error}") from None
+        raise CommandError(f"cannot create the folder of {option}: {error.strerror or error}") from None
     if not os.access(output.parent, os.W_OK | os.X_OK):
-        raise CommandError(f"cannot write into {output.parent} (-o {args.output}): permission denied")
+        raise CommandError(f"cannot write into {output.parent} ({option}): permission denied")
 
 
 def _check_parquet_engine() -> None:
@@ -105,6 +110,74 @@ def _write(output: Path | None, paths: list[str], descriptors: np.ndarray, names
     atomic_write(output, write)
 
 
+# --- transfer's scores (-o RESULTS.json|csv) ------------------------------------------------------
+
+RESULT_FORMATS = (".json", ".csv")
+
+
+def _check_results_option(args) -> Path | None:
+    """``-o FILE``: .json or .csv (exit 2), in a folder that can be written (exit 1), before any work."""
+    if args.output is None:
+        return None
+    output = Path(args.output).expanduser()
+    if output.suffix.lower() not in RESULT_FORMATS:
+        args.parser.error(f"-o {args.output}: the results file must end in .json or .csv")
+    if output.is_dir():
+        args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .json or .csv")
+    _ensure_folder(output, f"-o {args.output}")
+    return output
+
+
+def _results_record(args, featurizer, results: dict) -> dict:
+    """The run's settings and scores as plain JSON types (numbers in %, ``C`` of each split)."""
+    from .._version import package_version
+
+    paper = results["paper"]
+    return {
+        "dataset": args.dataset,
+        "arch": list(args.arch),
+        "weights": args.weights,
+        "layer": "fc7",
+        "scales": [int(q) for q in featurizer.scales],
+        "scale_pooling": featurizer.scale_pooling,
+        "flip": bool(featurizer.flip),
+        "metric": results["metric"],
+        "splits": [
+            {"split": number, "score_percent": float(score), "C": float(C)}
+            for number, (score, C) in enumerate(zip(results["scores"], results["Cs"]), start=1)
+        ],
+        "mean_percent": float(results["mean"]),
+        "std_percent": float(results["std"]),
+        "paper_percent": None
+        if paper is None
+        else {"mean": float(paper[0]), "std": None if paper[1] is None else float(paper[1])},
+        "featurize_seconds": float(results["featurize_seconds"]),
+        "skvgg_version": package_version(),
+    }
+
+
+def _write_results(output: Path, record: dict) -> None:
+    """JSON: the whole record; CSV: one row per split with the settings repeated (atomic, as every output)."""
+    import json
+
+    from .._store import atomic_write
+
+    if output.suffix.lower() == ".json":
+        atomic_write(output, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"))
+        return
+    import pandas as pd
+
+    settings = {
+        "dataset": record["dataset"],
+        "arch": "+".join(record["arch"]),
+        "weights": record["weights"],
+        "scales": ",".join(map(str, record["scales"])),
+        "metric": record["metric"],
+    }
+    table = pd.DataFrame([{**settings, **split} for split in record["splits"]])
+    atomic_write(output, lambda temporary: table.to_csv(temporary, index=False))
+
+
 # --- figures (--plot FILE) ---------------------------------------------------------------------
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
@@ -126,12 +199,7 @@ def _check_plot_option(args) -> Path | None:
 
         raise CommandError(f"--plot {args.plot}: {MISSING_MATPLOTLIB}") from None
     matplotlib.use("Agg")  # files only: no window, no display needed
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CommandError(f"cannot create the folder of --plot {args.plot}: {error.strerror or error}") from None
-    if not os.access(output.parent, os.W_OK | os.X_OK):
-        raise CommandError(f"cannot write into {output.parent} (--plot {args.plot}): permission denied")
+    _ensure_folder(output, f"--plot {args.plot}")
     return output
 
 

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from pathlib import Path
 
-from ._messages import CommandError
 from ._options import (
     _add_cluster_options,
     _add_decode_option,
@@ -99,80 +96,9 @@ def add_parser(commands) -> None:
     transfer.set_defaults(func=run, parser=transfer)
 
 
-RESULT_FORMATS = (".json", ".csv")
-
-
-def _check_results_option(args) -> Path | None:
-    """``-o FILE``: .json or .csv (exit 2), in a folder that can be written (exit 1), before any work."""
-    if args.output is None:
-        return None
-    output = Path(args.output).expanduser()
-    if output.suffix.lower() not in RESULT_FORMATS:
-        args.parser.error(f"-o {args.output}: the results file must end in .json or .csv")
-    if output.is_dir():
-        args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .json or .csv")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CommandError(f"cannot create the folder of -o {args.output}: {error.strerror or error}") from None
-    if not os.access(output.parent, os.W_OK | os.X_OK):
-        raise CommandError(f"cannot write into {output.parent} (-o {args.output}): permission denied")
-    return output
-
-
-def _results_record(args, featurizer, results: dict) -> dict:
-    """The run's settings and scores as plain JSON types (numbers in %, ``C`` of each split)."""
-    from .._version import package_version
-
-    paper = results["paper"]
-    return {
-        "dataset": args.dataset,
-        "arch": list(args.arch),
-        "weights": args.weights,
-        "layer": "fc7",
-        "scales": [int(q) for q in featurizer.scales],
-        "scale_pooling": featurizer.scale_pooling,
-        "flip": bool(featurizer.flip),
-        "metric": results["metric"],
-        "splits": [
-            {"split": number, "score_percent": float(score), "C": float(C)}
-            for number, (score, C) in enumerate(zip(results["scores"], results["Cs"]), start=1)
-        ],
-        "mean_percent": float(results["mean"]),
-        "std_percent": float(results["std"]),
-        "paper_percent": None
-        if paper is None
-        else {"mean": float(paper[0]), "std": None if paper[1] is None else float(paper[1])},
-        "featurize_seconds": float(results["featurize_seconds"]),
-        "skvgg_version": package_version(),
-    }
-
-
-def _write_results(output: Path, record: dict) -> None:
-    """JSON: the whole record; CSV: one row per split with the settings repeated (atomic, as every output)."""
-    import json
-
-    from .._store import atomic_write
-
-    if output.suffix.lower() == ".json":
-        atomic_write(output, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"))
-        return
-    import pandas as pd
-
-    settings = {
-        "dataset": record["dataset"],
-        "arch": "+".join(record["arch"]),
-        "weights": record["weights"],
-        "scales": ",".join(map(str, record["scales"])),
-        "metric": record["metric"],
-    }
-    table = pd.DataFrame([{**settings, **split} for split in record["splits"]])
-    atomic_write(output, lambda temporary: table.to_csv(temporary, index=False))
-
-
 def run(args) -> int:
     from ..experiments import paper_featurizer, run_transfer
-    from ._output import _check_plot_option, _write_figure
+    from ._output import _check_plot_option, _check_results_option, _results_record, _write_figure, _write_results
 
     _check_network(args, ["fc7"])
     plot_file = _check_plot_option(args)
