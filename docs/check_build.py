@@ -6,7 +6,8 @@ Run after ``sphinx-build`` (``.ci/run`` does)::
 
 Exits 1, listing what is missing, when the API reference lacks a public name (in
 ``docs/api.rst`` or in the built pages), when the gallery has fewer than six examples or
-the build fewer than six figures (PNG files drawn by the examples).
+the build fewer than six figures (PNG files drawn by the examples), or lacks one of the user
+guide's figures (drawn by ``docs/figures.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ PUBLIC_MODULES = (
 )
 MIN_EXAMPLES = 6
 MIN_FIGURES = 6
+#: Drawn by docs/figures.py when the build starts (its FIGURE_FILES) and shown by the user guide's pages.
+USER_GUIDE_FIGURES = ("single-view.png", "dense-scales.png", "train-layers.png")
 
 
 def public_names() -> set[str]:
@@ -94,6 +97,10 @@ def problems(build: Path) -> list[str]:
     figures = [p for p in (build / "_images").glob("sphx_glr_*.png") if not p.stem.endswith("_thumb")]
     if len(figures) < MIN_FIGURES:
         found.append(f"the build has {len(figures)} figures; expected at least {MIN_FIGURES}")
+    # The user guide's own figures (docs/figures.py, drawn at build time), shown by its pages.
+    absent = [name for name in USER_GUIDE_FIGURES if not (build / "_images" / name).is_file()]
+    if absent:
+        found.append(f"the user guide's figures are missing from the build: {', '.join(absent)}")
     return found
 
 

@@ -43,7 +43,16 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py", "**/*.zip"]
+exclude_patterns = [
+    "_build",
+    "figures.py",
+    "check_build.py",
+    "Thumbs.db",
+    ".DS_Store",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "**/*.zip",
+]
 
 # --- API reference -------------------------------------------------------------------------------
 autosummary_generate = True
@@ -122,5 +131,15 @@ def _skip_member(app, what, name, obj, skip, options):
     return skip
 
 
+def _draw_figures(app):
+    # The user guide's figures (views of a real photo, what train_layers trains), drawn by
+    # skvgg's own code at every build so they show what the code does (docs/figures.py).
+    sys.path.insert(0, str(DOCS))
+    import figures
+
+    figures.main()
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_member)
+    app.connect("builder-inited", _draw_figures)

@@ -139,7 +139,8 @@ def main(argv=None):
         # 4. The outer splits: n_train training and up to n_test test images per class.
         outer = PerClassSplit(**protocol, random_state=args.seed)
         print(
-            f"{arch} ({weights or 'random weights'}), fc7, Q={scales} stacked, flip, L2, LinearSVC; "
+            f"{arch} ({weights or 'random weights'}), fc7 at scales {', '.join(map(str, scales))} px (concatenated), "
+            "averaged with the mirror image, L2, LinearSVC; "
             f"{protocol['n_splits']} splits of {protocol['n_train']} train / <= {protocol['n_test']} test per class"
         )
         scores = []

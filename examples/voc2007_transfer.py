@@ -150,7 +150,10 @@ def main(argv=None):
             cv=ShuffleSplit(n_splits=1, test_size=0.2, random_state=args.seed),
             scoring=voc07_map_scorer,
         )
-        print(f"{arch} ({weights or 'random weights'}), fc7, Q={scales} averaged, flip, L2, one-vs-rest LinearSVC")
+        print(
+            f"{arch} ({weights or 'random weights'}), fc7 at scales {', '.join(map(str, scales))} px (averaged), "
+            "averaged with the mirror image, L2, one-vs-rest LinearSVC"
+        )
         started = time.perf_counter()
         search.fit(train.paths, train.Y)
         print(f"  trained in {time.perf_counter() - started:.0f} s; C={search.best_params_['svm__estimator__C']:g}")

@@ -1,7 +1,7 @@
 """Scale out with Dask: a resumable parquet store of descriptors, clusters, and plain code run on a cluster.
 
 The estimators take dask collections directly (``VGGFeaturizer().fit().transform(dask_series)``
-is a lazy dask array; see ``docs/user-guide/scale-out.md``). This module adds what a
+is a lazy dask array; see :doc:`/user-guide/scale-out`). This module adds what a
 cluster run needs around them:
 
 - :func:`featurize_to_parquet`: descriptors into a parquet dataset directory, one part per

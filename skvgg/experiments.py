@@ -397,8 +397,13 @@ def run_transfer(
     _check_feasible(protocol, data, split_params)
     network = _network_key(arch)
     paper = TABLE_11.get((protocol.name, network))
-    views = f"Q={featurizer.scales}" + (" stacked" if protocol.scale_pooling == "stack" else " averaged") + ", flip"
-    report(f"{protocol.title}: {network} ({weights}), fc7, {views}; metric: {protocol.metric}")
+    pooling = "concatenated" if protocol.scale_pooling == "stack" else "averaged"
+    scales = ", ".join(map(str, featurizer.scales))
+    report(
+        f"{protocol.title}: {network}, weights {'none (random)' if weights is None else weights}, fc7 at scales "
+        f"{scales} px ({pooling}), averaged with the "
+        f"mirror image; metric: {protocol.metric}"
+    )
     featurizer.fit()
     started = time.perf_counter()
     descriptors = {part: featurizer.transform(bunch.paths) for part, bunch in data.items()}

@@ -85,7 +85,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         slower). ``"int8"`` (CPU only, needs ``pip install 'skvgg[int8]'``): static
         post-training int8 quantization, calibrated on a built-in set of photos and
         compiled; dense ``scales`` must then be >= 256. See
-        ``docs/user-guide/performance.md``. The output is float32 in every case.
+        :doc:`/user-guide/performance`. The output is float32 in every case.
     compile : {"auto"} or bool, default="auto"
         Run a ``torch.compile`` graph (inductor, with freezing) instead of the eager
         network: True always, False never, ``"auto"`` when a ``transform`` has at least
@@ -101,7 +101,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
         cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
         (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
-        slightly from "cpu" (decoder and resize arithmetic; see ``docs/user-guide/featurizer.md``).
+        slightly from "cpu" (decoder and resize arithmetic; see :doc:`/user-guide/featurizer`).
     verbose : bool or int, default=False
         Show a progress bar over images.
     cache : None, bool, str or os.PathLike, default=None

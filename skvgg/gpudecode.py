@@ -15,7 +15,7 @@ budget ``max_pixels`` (refused there, with the reason), and any batch nvJPEG ref
 (retried image by image). Results differ from
 the CPU path only by the JPEG decoder's arithmetic (nvJPEG's IDCT and chroma upsampling
 against libjpeg-turbo's) and the resize's (float on the GPU against PIL's fixed point);
-``docs/user-guide/featurizer.md`` gives the measured differences.
+:doc:`/user-guide/featurizer` gives the measured differences.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def rescale(image: torch.Tensor, shorter_side: int) -> torch.Tensor:
     first and rounded to integers, then the height: with the float arithmetic of
     torchvision's tensor resize in each pass this differs from PIL's fixed point in 0.4%
     of the values (by at most 2 levels), against ~12% for one unrounded 2-D pass
-    (measured, ``docs/user-guide/featurizer.md``). On a CPU tensor the same arithmetic runs, so the
+    (measured, :doc:`/user-guide/featurizer`). On a CPU tensor the same arithmetic runs, so the
     agreement with PIL is measured without a GPU.
     """
     height, width = image.shape[-2:]

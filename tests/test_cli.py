@@ -32,7 +32,7 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".npz", ".csv", ".parquet"])
 def test_featurize_directory_to_each_format(capsys, tmp_path, photo_dir, vgg11_file, suffix):
     output = tmp_path / f"features{suffix}"
     code, _, err = run(capsys, "featurize", photo_dir, "-o", output, "--arch", "vgg11", "--weights", vgg11_file,
@@ -43,9 +43,11 @@ def test_featurize_directory_to_each_format(capsys, tmp_path, photo_dir, vgg11_f
     paths = sorted(str(p) for p in (photo_dir / "sub").iterdir())
     featurizer = skvgg.VGGFeaturizer(arch="vgg11", weights=vgg11_file, layer=["pool5", "pool4"], device="cpu")
     expected = featurizer.fit().transform(paths)
-    if suffix == ".npy":
-        table = np.load(output)
-        np.testing.assert_allclose(table, expected, rtol=1e-6, atol=1e-6)
+    if suffix == ".npz":
+        with np.load(output) as arrays:  # no pickle: the paths and names are string arrays
+            np.testing.assert_allclose(arrays["X"], expected, rtol=1e-6, atol=1e-6)
+            assert [os.path.realpath(p) for p in arrays["paths"]] == [os.path.realpath(p) for p in paths]
+            assert list(arrays["feature_names"]) == list(featurizer.get_feature_names_out())
     else:
         table = pd.read_csv(output) if suffix == ".csv" else pd.read_parquet(output)
         assert list(table.columns[:2]) == ["path", "pool5_000"] and table.shape == (2, 1025)
@@ -65,29 +67,30 @@ def test_featurize_csv_of_relative_paths_with_dense_flip(capsys, tmp_path, photo
 
 
 def test_featurize_errors(capsys, tmp_path, photo_dir, vgg11_file):
-    code, _, err = run(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.npy", "--arch", "vgg11",
+    code, _, err = run(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.npz", "--arch", "vgg11",
                        "--weights", vgg11_file, "--quiet")  # fmt: skip
     assert code == 1 and "image 1 of 1" in err and "missing.jpg" in err and "X[0]" not in err
     # Bad arguments: status 2 (they were status 1 before the command line's contract was enforced).
     for argv, message in (
-        (["-o", tmp_path / "o.txt"], "must end in .parquet, .csv or .npy"),
-        (["-o", tmp_path / "o.npy", "--weights", tmp_path / "nope.pth"], "nor an existing checkpoint file"),
+        (["-o", tmp_path / "o.txt"], "must end in .csv, .parquet or .npz, or be - (CSV to stdout)"),
+        (["-o", tmp_path / "o.npy"], "a .npy file holds no image paths; write"),
+        (["-o", tmp_path / "o.npz", "--weights", tmp_path / "nope.pth"], "nor an existing checkpoint file"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             main([str(a) for a in ["featurize", photo_dir, *argv]])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    code, _, err = run(capsys, "featurize", tmp_path / "empty", "-o", tmp_path / "o.npy")
+    code, _, err = run(capsys, "featurize", tmp_path / "empty", "-o", tmp_path / "o.npz")
     assert code == 1 and "holds no image files" in err
     with pytest.raises(SystemExit) as exit_info:
-        main(["featurize", "-o", "x.npy"])
+        main(["featurize", "-o", "x.npz"])
     assert exit_info.value.code == 2
 
 
 def test_featurize_on_error_nan(capsys, tmp_path, photo_dir, vgg11_file):
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
-    output = tmp_path / "o.npy"
+    output = tmp_path / "o.npz"
     code, _, err = run(capsys, "featurize", photo_dir / "sub" / "china.jpg", bad, "-o", output, "--arch", "vgg11",
                        "--weights", vgg11_file, "--layer", "pool5", "--on-error", "nan", "--quiet")  # fmt: skip
     assert code == 0 and "1 unreadable rows left NaN" in err
@@ -95,7 +98,7 @@ def test_featurize_on_error_nan(capsys, tmp_path, photo_dir, vgg11_file):
     warning_lines = [line for line in err.splitlines() if "could not be read" in line]
     assert len(warning_lines) == 1 and warning_lines[0].startswith("skvgg: warning: 1 of 2 images could not be read")
     assert f"image 2 of 2 ({bad})" in warning_lines[0] and "X[" not in err and "warnings.warn" not in err
-    table = np.load(output)
+    table = np.load(output)["X"]
     assert np.isfinite(table[0]).all() and np.isnan(table[1]).all()
 
 
@@ -155,7 +158,7 @@ def test_archs(capsys):
 def test_every_command_passes_the_shared_network_options():
     from skvgg.cli import _network_params, build_parser
 
-    for command in (["demo"], ["featurize", "x.jpg", "-o", "o.npy"], ["transfer", "voc2007", "--root", "r"]):
+    for command in (["demo"], ["featurize", "x.jpg", "-o", "o.npz"], ["transfer", "voc2007", "--root", "r"]):
         args = build_parser().parse_args(
             [
                 *command,
@@ -167,12 +170,14 @@ def test_every_command_passes_the_shared_network_options():
                 "bfloat16",
                 "--decode-threads",
                 "3",
+                "--compile",
+                "false",
                 "--quiet",
             ]
         )
         assert _network_params(args) == dict(
             arch=["vgg16", "vgg19"], weights=None, batch_size=32, device="auto",
-            precision="bfloat16", num_workers=3, verbose=False,
+            precision="bfloat16", compile=False, num_workers=3, verbose=False,
         )  # fmt: skip
 
 
@@ -212,6 +217,7 @@ def exit_2(capsys, *argv):
         (["--workers", "-1"], "--workers: expected an integer >= 0, got '-1'"),
         (["--max-pixels", "0"], "--max-pixels: expected an integer >= 1, got '0'"),
         (["--max-pixels", "-5"], "--max-pixels: expected an integer >= 1"),
+        (["--max-pixels", "lots"], "--max-pixels: expected an integer >= 1, got 'lots'; or none for no limit"),
         (["--weights", "nope.pth"], "'nope.pth' is neither imagenet, none"),
         (["--weights", "VGG16_Weights.IMAGENET1K_V9"], "--weights VGG16_Weights.IMAGENET1K_V9: Unknown weights"),
         (["--arch", "vgg11", "--weights", "VGG16_Weights.IMAGENET1K_V1"], "do not fit --arch vgg11"),
@@ -223,13 +229,13 @@ def exit_2(capsys, *argv):
 )
 def test_bad_featurize_arguments_exit_2_in_command_line_words(capsys, tmp_path, vgg11_file, argv, message):
     # The input does not exist: had anything been described, it would be exit status 1.
-    (tmp_path / "folder.npy").mkdir()
-    argv = [vgg11_file if a == "WEIGHTS" else tmp_path / "folder.npy" if a == "OUTDIR" else a for a in argv]
-    err = exit_2(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.npy", *argv)
+    (tmp_path / "folder.npz").mkdir()
+    argv = [vgg11_file if a == "WEIGHTS" else tmp_path / "folder.npz" if a == "OUTDIR" else a for a in argv]
+    err = exit_2(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.npz", *argv)
     assert message in err and "skvgg featurize: error:" in err
     for api_word in ("weights=", "arch=", "layer=", "X[", "parameter of VGGFeaturizer", "Traceback"):
         assert api_word not in err
-    assert not (tmp_path / "o.npy").exists()
+    assert not (tmp_path / "o.npz").exists()
 
 
 @pytest.mark.parametrize(
@@ -259,10 +265,12 @@ def test_bad_transfer_and_demo_arguments_exit_2(capsys, tmp_path, argv, message)
 def test_max_pixels_is_passed_only_when_given():
     from skvgg.cli import _network_params, build_parser
 
-    for command in (["featurize", "x.jpg", "-o", "o.npy"], ["transfer", "voc2007", "--root", "r"]):
+    for command in (["featurize", "x.jpg", "-o", "o.npz"], ["transfer", "voc2007", "--root", "r"]):
         assert "max_pixels" not in _network_params(build_parser().parse_args(command))
         args = build_parser().parse_args([*command, "--max-pixels", "1_000_000"])
         assert _network_params(args)["max_pixels"] == 1_000_000
+        args = build_parser().parse_args([*command, "--max-pixels", "none"])  # no limit, the library's None
+        assert "max_pixels" in _network_params(args) and _network_params(args)["max_pixels"] is None
 
 
 def test_max_pixels_refuses_a_large_image(capsys, tmp_path, vgg11_file):
@@ -271,10 +279,10 @@ def test_max_pixels_refuses_a_large_image(capsys, tmp_path, vgg11_file):
     if "max_pixels" not in VGGFeaturizer().get_params():
         pytest.skip("VGGFeaturizer has no max_pixels parameter in this checkout")
     image = write_image(tmp_path / "big.png", size=(200, 100))
-    code, _, err = run(capsys, "featurize", image, "-o", tmp_path / "o.npy", "--arch", "vgg11", "--weights", vgg11_file,
+    code, _, err = run(capsys, "featurize", image, "-o", tmp_path / "o.npz", "--arch", "vgg11", "--weights", vgg11_file,
                        "--max-pixels", "10000", "--quiet")  # fmt: skip
     assert code == 1 and "image 1 of 1" in err and "big.png" in err and "--max-pixels" in err
-    assert not (tmp_path / "o.npy").exists()
+    assert not (tmp_path / "o.npz").exists()
 
 
 def test_version(capsys):
@@ -317,7 +325,7 @@ def test_parquet_engine_is_a_dependency_and_checked_before_describing(capsys, tm
     image = write_image(tmp_path / "a.jpg")
     code, _, err = run(capsys, "featurize", image, "-o", tmp_path / "o.parquet", "--arch", "vgg11",
                        "--weights", vgg11_file, "--quiet")  # fmt: skip
-    assert code == 1 and "pip install pyarrow" in err and "or write .csv or .npy" in err
+    assert code == 1 and "pip install pyarrow" in err and "or write .csv or .npz" in err
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -476,7 +484,7 @@ def test_transfer_names_an_unreadable_image(capsys, tmp_path, vgg11_file):
 def test_paths_in_error_messages_stay_as_given(capsys, tmp_path):
     # A folder named like a parameter is part of a path, not a word to turn into an option.
     missing = tmp_path / "batch_size" / "layer=fc7" / "x.jpg"
-    code, _, err = run(capsys, "featurize", missing, "-o", tmp_path / "o.npy", "--weights", "none", "--layer", "pool5",
+    code, _, err = run(capsys, "featurize", missing, "-o", tmp_path / "o.npz", "--weights", "none", "--layer", "pool5",
                        "--quiet")  # fmt: skip
     assert code == 1 and f"image 1 of 1 ({missing}): file not found" in err, err
 
@@ -501,3 +509,230 @@ def test_help_and_version_load_no_heavy_library():
     assert process.returncode == 0, err
     assert out.splitlines()[-1] == "LOADED []", out[-500:]
     assert "usage: skvgg featurize" in out and f"skvgg {importlib.metadata.version('skvgg')}" in out
+
+
+# --- every featurizer option, an example in every --help, stdout and results files -------------------
+
+
+def subcommand_parsers():
+    import argparse
+
+    from skvgg.cli import build_parser
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices
+
+
+def test_every_option_has_help_and_a_worded_metavar():
+    for name, parser in subcommand_parsers().items():
+        for action in parser._actions:
+            where = f"skvgg {name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and len(action.help) > 10, f"{where}: no help text"
+            if action.nargs == 0 or action.choices is not None:  # flags, and {a,b} choices
+                continue
+            metavar = action.metavar or action.dest.upper()
+            # Words the user reads (N, PIXELS, DIR), not Python names (NUM_WORKERS, BATCH_SIZE).
+            assert "_" not in metavar and metavar.upper() == metavar or metavar.startswith("{"), f"{where}: {metavar}"
+            assert action.metavar is not None or not action.option_strings, f"{where}: argparse's default {metavar}"
+
+
+def test_every_help_shows_examples_that_parse(capsys):
+    import shlex
+
+    from skvgg.cli import build_parser
+
+    for name, parser in subcommand_parsers().items():
+        text = parser.format_help()
+        assert "example" in text.split("options:")[-1], f"skvgg {name} --help has no example"
+        examples = [line.strip() for line in text.splitlines() if line.strip().startswith(f"skvgg {name}")]
+        assert examples, name
+        for example in examples:
+            argv = shlex.split(example.split(" | ")[0])[1:]
+            args = build_parser().parse_args(argv)  # every example is a valid command line
+            assert args.command == name
+
+
+def test_featurizer_options_reach_the_featurizer(monkeypatch, tmp_path, vgg11_file):
+    # Every featurizer parameter that a command line can set: the parsed options become the estimator's params.
+    from skvgg import VGGFeaturizer
+
+    seen = {}
+
+    def record(self, X):
+        seen.update(self.get_params())
+        return np.zeros((len(X), self.n_features_out_), dtype=np.float32)
+
+    monkeypatch.setattr(VGGFeaturizer, "transform", record)
+    image = write_image(tmp_path / "a.jpg")
+    argv = ["featurize", image, "-o", tmp_path / "o.csv", "--arch", "vgg11", "--weights", vgg11_file, "--device", "cpu",
+            "--precision", "float32", "--compile", "false", "--decode", "cpu", "--decode-threads", "0", "--seed", "7",
+            "--batch-size", "5", "--layer", "pool5", "--pooling", "max", "--resize", "64", "--crop", "48",
+            "--on-error", "nan", "--max-pixels", "1000000", "--quiet"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0
+    assert seen["precision"] == "float32" and seen["compile"] is False and seen["decode"] == "cpu"
+    assert seen["random_state"] == 7 and seen["num_workers"] == 0 and seen["batch_size"] == 5
+    assert seen["pooling"] == "max" and seen["on_error"] == "nan" and seen["max_pixels"] == 1_000_000
+    assert (seen["preprocessing"].resize_size, seen["preprocessing"].crop_size) == (64, 48)
+    assert seen["preprocessing"].mean == skvgg.Preprocessing().mean  # the weights' normalisation kept
+
+
+@pytest.mark.parametrize(
+    "argv, compile_value",
+    [(["--compile", "auto"], "auto"), (["--compile", "true"], True), (["--compile", "FALSE"], False), ([], "auto")],
+)
+def test_compile_option_values(argv, compile_value):
+    from skvgg.cli import _network_params, build_parser
+
+    args = build_parser().parse_args(["featurize", "x.jpg", "-o", "o.csv", *argv])
+    assert _network_params(args)["compile"] == compile_value
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--compile", "maybe"], "--compile: expected auto, true or false, got 'maybe'"),
+        (["--precision", "int4"], "--precision: invalid choice: 'int4'"),
+        (["--decode", "tpu"], "--decode: invalid choice: 'tpu'"),
+        (["--resize", "64", "--crop", "96"], "--crop 96 exceeds --resize 64"),
+        (["--resize", "16"], "--resize: expected an integer >= 32"),
+        (["--resize", "256", "--scales", "256"], "with --scales the whole image is rescaled"),
+        (["--seed", "-1"], "--seed: expected an integer >= 0"),
+        (["--device", "cpu", "--decode", "gpu"], "--decode gpu decodes JPEG files with nvJPEG on a CUDA device; --device cpu"),
+        (["-o", "o.json"], "must end in .csv, .parquet or .npz, or be -"),
+    ],
+)
+def test_bad_new_featurize_options_exit_2(capsys, tmp_path, vgg11_file, argv, message):
+    err = exit_2(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.csv", "--arch", "vgg11",
+                 "--weights", vgg11_file, *argv)  # fmt: skip
+    assert message in err, err
+
+
+def test_int8_on_a_gpu_device_exits_2_before_loading(capsys, tmp_path, vgg11_file, monkeypatch):
+    import torch
+
+    from skvgg import runtime
+
+    monkeypatch.setattr(runtime, "resolve_device", lambda device: torch.device("cuda"))
+    err = exit_2(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.csv", "--arch", "vgg11",
+                 "--weights", vgg11_file, "--device", "cuda", "--precision", "int8")  # fmt: skip
+    assert "--precision int8: " in err and "runs on the CPU only" in err and "precision=" not in err
+
+
+def test_int8_without_torchao_exits_1_with_the_install_line(capsys, tmp_path, vgg11_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchao", None)  # import fails, as without the package
+    monkeypatch.setitem(sys.modules, "torchao.quantization", None)
+    monkeypatch.setitem(sys.modules, "torchao.quantization.pt2e", None)
+    image = write_image(tmp_path / "a.jpg")
+    code, _, err = run(capsys, "featurize", image, "-o", tmp_path / "o.csv", "--arch", "vgg11", "--weights", vgg11_file,
+                       "--device", "cpu", "--precision", "int8", "--quiet")  # fmt: skip
+    assert code == 1 and "skvgg[int8]" in err and "Traceback" not in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.slow
+def test_featurize_int8_and_compile_end_to_end(capsys, tmp_path, photo_dir, vgg11_file):
+    # The compiled float32 graph and the int8 graph, through the command line, against the eager descriptors.
+    common = ["featurize", photo_dir, "--arch", "vgg11", "--weights", vgg11_file, "--device", "cpu", "--layer", "pool5",
+              "--resize", "64", "--crop", "64", "--quiet"]  # fmt: skip
+    outputs = {}
+    for name, extra in (("eager", ["--compile", "false"]), ("compiled", ["--compile", "true"]),
+                        ("int8", ["--precision", "int8"])):  # fmt: skip
+        output = tmp_path / f"{name}.npz"
+        code, _, err = run(capsys, *common, "-o", output, *extra)
+        assert code == 0, err
+        outputs[name] = np.load(output)["X"]
+    np.testing.assert_allclose(outputs["compiled"], outputs["eager"], rtol=1e-3, atol=1e-3)
+    assert outputs["int8"].shape == outputs["eager"].shape and np.isfinite(outputs["int8"]).all()
+    # int8 quantizes: close to float32 (relative error of the whole matrix), not equal.
+    error = np.linalg.norm(outputs["int8"] - outputs["eager"]) / np.linalg.norm(outputs["eager"])
+    assert 0 < error < 0.2, error
+
+
+def test_featurize_to_stdout_writes_only_the_csv(capsys, tmp_path, photo_dir, vgg11_file):
+    code, out, err = run(capsys, "featurize", photo_dir, "-o", "-", "--arch", "vgg11", "--weights", vgg11_file,
+                         "--layer", "pool5", "--resize", "64", "--crop", "64", "--device", "cpu")  # fmt: skip
+    assert code == 0, err
+    import io
+
+    table = pd.read_csv(io.StringIO(out))  # stdout is the CSV and nothing else
+    paths = sorted(str(p) for p in (photo_dir / "sub").iterdir())
+    assert list(table["path"]) == paths and table.shape == (2, 513) and table.columns[1] == "pool5_000"
+    assert "2 images -> stdout" in err  # messages on stderr
+    assert not (Path.cwd() / "-").exists()
+
+
+def test_featurize_to_stdout_in_a_pipe_stops_quietly(tmp_path, vgg11_file):
+    # As `skvgg featurize ... -o - | head -n 2`: the reader leaves after two lines; no traceback, status 141.
+    folder = tmp_path / "images"
+    for i in range(6):
+        write_image(folder / f"{i}.png", size=(40, 40))
+    process = skvgg_process("featurize", folder, "-o", "-", "--arch", "vgg11", "--weights", vgg11_file, "--layer", "pool5",
+                            "--resize", "32", "--crop", "32", "--device", "cpu", "--decode-threads", "0", "--quiet",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    header = process.stdout.readline()
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    code = process.wait(timeout=300)
+    assert header.startswith(b"path,pool5_000") and first.split(b",")[0].endswith(b"0.png")
+    assert code in (0, 141), err  # 0 when everything fitted in the pipe's buffer before the reader left
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err
+
+
+def transfer_caltech(capsys, tmp_path, vgg11_file, *extra):
+    root = make_caltech101(tmp_path, counts={"BACKGROUND_Google": 4, "accordion": 4, "airplanes": 4})
+    return run(capsys, "transfer", "caltech101", "--root", root, "--arch", "vgg11", "--weights", vgg11_file,
+               "--scales", "224", "--splits", "2", "--train", "2", "--test", "2", "--quiet", *extra)  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".json", ".csv"])
+def test_transfer_writes_per_split_scores(capsys, tmp_path, vgg11_file, suffix):
+    import json
+
+    output = tmp_path / "results" / f"scores{suffix}"
+    code, out, err = transfer_caltech(capsys, tmp_path, vgg11_file, "-o", output)
+    assert code == 0, err
+    printed = [float(line.split("recall ")[1].split(" %")[0]) for line in out.splitlines() if "split " in line]
+    assert len(printed) == 2
+    if suffix == ".json":
+        record = json.loads(output.read_text())
+        assert record["dataset"] == "caltech101" and record["arch"] == ["vgg11"] and record["scales"] == [224]
+        assert record["metric"] == "mean class recall" and record["scale_pooling"] == "stack" and record["flip"] is True
+        assert [s["split"] for s in record["splits"]] == [1, 2]
+        assert [round(s["score_percent"], 2) for s in record["splits"]] == printed
+        assert record["mean_percent"] == pytest.approx(np.mean([s["score_percent"] for s in record["splits"]]))
+        assert all(s["C"] > 0 for s in record["splits"]) and record["paper_percent"] is None  # vgg11: not in Table 11
+    else:
+        table = pd.read_csv(output)
+        assert list(table.columns) == ["dataset", "arch", "weights", "scales", "metric", "split", "score_percent", "C"]
+        assert list(table["split"]) == [1, 2] and list(table["score_percent"].round(2)) == printed
+    # The settings in words, not Python reprs.
+    assert "fc7 at scales 224 px (concatenated), averaged with the mirror image" in out
+    assert "Q=" not in out and "(224,)" not in out
+
+
+@pytest.mark.parametrize(
+    "name, message", [("r.txt", "the results file must end in .json or .csv"), ("DIR.json", "is a directory")]
+)
+def test_transfer_results_file_is_checked_first(capsys, tmp_path, name, message):
+    (tmp_path / "DIR.json").mkdir()
+    err = exit_2(capsys, "transfer", "caltech101", "--root", tmp_path / "no-dataset", "-o", tmp_path / name)
+    assert message in err
+
+
+#: Each VGGFeaturizer parameter -> the featurize option that sets it (a new parameter fails here until it has one).
+FEATURIZER_OPTIONS = {
+    "arch": "--arch", "weights": "--weights", "layer": "--layer", "pooling": "--pooling", "scales": "--scales",
+    "flip": "--flip", "scale_pooling": "--scale-pooling", "preprocessing": "--resize", "batch_size": "--batch-size",
+    "device": "--device", "precision": "--precision", "num_workers": "--decode-threads", "verbose": "--quiet",
+    "cache": "--cache", "on_error": "--on-error", "max_pixels": "--max-pixels", "random_state": "--seed",
+    "decode": "--decode", "compile": "--compile",
+}  # fmt: skip
+
+
+def test_every_featurizer_parameter_has_a_featurize_option():
+    assert set(FEATURIZER_OPTIONS) == set(skvgg.VGGFeaturizer().get_params())
+    options = {option for action in subcommand_parsers()["featurize"]._actions for option in action.option_strings}
+    assert set(FEATURIZER_OPTIONS.values()) <= options

@@ -355,12 +355,12 @@ def test_featurize_with_two_workers_from_the_command_line(images, local, vgg11_f
               "--workers", "2", "--partition-size", "4"]  # fmt: skip
     expected = VGGFeaturizer(arch="vgg11", weights=str(vgg11_file), layer="pool5", device="cpu").fit().transform(paths)
     result = subprocess.run(
-        [sys.executable, "-m", "skvgg", *map(str, common), "-o", tmp_path / "out.npy"],
+        [sys.executable, "-m", "skvgg", *map(str, common), "-o", tmp_path / "out.npz"],
         env=dict(os.environ, PYTHONPATH=SKVGG_ROOT, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "started a local cluster of 2 worker(s)" in result.stderr and "img/s" in result.stderr
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npz")["X"], expected, rtol=1e-5, atol=1e-6)
     result = subprocess.run(
         [sys.executable, "-m", "skvgg", *map(str, common), "-o", tmp_path / "out.parquet", "--quiet"],
         env=dict(os.environ, PYTHONPATH=SKVGG_ROOT, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300,
@@ -399,11 +399,11 @@ def test_without_the_extra_the_errors_name_it(monkeypatch, capsys, tmp_path, ima
     with pytest.raises(MissingExtraError, match=r"skvgg\[dask\]"):
         with skdask.distribute():
             pass
-    code = main(["featurize", paths[0], "-o", str(tmp_path / "o.npy"), "--arch", "vgg11", "--weights", "none",
+    code = main(["featurize", paths[0], "-o", str(tmp_path / "o.npz"), "--arch", "vgg11", "--weights", "none",
                  "--workers", "2", "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "skvgg[dask]" in err and "Traceback" not in err
-    assert not (tmp_path / "o.npy").exists()
+    assert not (tmp_path / "o.npz").exists()
     # A dask collection without dask.array installed: the error names the extra too.
     bag = db.from_sequence(paths[:2])
     monkeypatch.setitem(sys.modules, "dask.array", None)

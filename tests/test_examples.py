@@ -44,7 +44,8 @@ def test_caltech101_transfer_standin(capsys):
     assert load_example("caltech101_transfer").main(["--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "STAND-IN RUN" in out and "RANDOM weights (vgg11)" in out
-    assert "fc7, Q=(224,) stacked, flip, L2, LinearSVC; 3 splits of 3 train / <= 2 test per class" in out
+    assert "fc7 at scales 224 px (concatenated), averaged with the mirror image, L2, LinearSVC; 3 splits of 3 train" in out
+    assert "Q=" not in out
     for number in (1, 2, 3):
         assert f"split {number}: mean class recall" in out
     assert "mean +- std over 3 splits:" in out
@@ -72,7 +73,7 @@ def test_voc2007_transfer_standin(capsys):
     out = capsys.readouterr().out
     assert "STAND-IN RUN" in out and "RANDOM weights (vgg11)" in out
     assert "VOC-2007: 20 trainval and 10 test images, 20 classes" in out
-    assert "fc7, Q=(224,) averaged, flip, L2, one-vs-rest LinearSVC" in out
+    assert "fc7 at scales 224 px (averaged), averaged with the mirror image, L2, one-vs-rest LinearSVC" in out
     for name in ("aeroplane", "diningtable", "tvmonitor"):  # every class has a test positive: an AP each
         line = next(line for line in out.splitlines() if line.strip().startswith(name))
         assert "n/a" not in line

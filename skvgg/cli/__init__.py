@@ -3,12 +3,14 @@
 Exit status: 0 on success; 2 for bad arguments (checked before any image is described);
 1 when data, images or weights cannot be used (the message says which and what to do);
 130 when interrupted (Ctrl-C); 141 when the reader of the output went away (``| head``).
-Output files appear only when complete. Warnings are one line each (``skvgg: warning:``);
-scikit-learn's warnings, usual on small data, are counted and summarised once at the end.
+Output files appear only when complete; ``featurize -o -`` writes its CSV to stdout and
+everything else (progress, messages) to stderr. Every ``--help`` ends with examples.
+Warnings are one line each (``skvgg: warning:``); scikit-learn's warnings, usual on small data, are
+counted and summarised once at the end.
 
 One module per command (``_demo``, ``_featurize``, ``_transfer``, ``_archs``), each adding its
 parser and running it; the options they share are in ``_options``, the words of messages
-in ``_messages``, the output file in ``_output``. Nothing here imports torch, scikit-learn
+in ``_messages``, the output files in ``_output``. Nothing here imports torch, scikit-learn
 or the estimators: the commands import them when they run, so ``skvgg --help`` and
 ``skvgg --version`` answer at once.
 """

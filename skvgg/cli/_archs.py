@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from ._options import _wrapped
+
+EXAMPLES = """\
+example:
+  skvgg archs
+      name, paper configuration, weight layers, parameters and ImageNet weights of each network;
+      any name (or paper letter: A, A-LRN, B, C, D, E) is a valid --arch of the other commands
+"""
+
 
 def add_parser(commands) -> None:
-    archs = commands.add_parser("archs", help="list the six configurations of the paper and their batch-norm variants")
+    import argparse
+
+    archs = commands.add_parser(
+        "archs",
+        help="list the six configurations of the paper and their batch-norm variants",
+        description=_wrapped("List the six configurations of the paper (Table 1) and their batch-norm variants."),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     archs.set_defaults(func=run, parser=archs)
 
 

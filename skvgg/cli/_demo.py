@@ -14,18 +14,62 @@ from ._options import (
     _network_params,
     _one_or_many,
     _validated,
+    _wrapped,
 )
+
+EXAMPLES = """\
+examples:
+  skvgg demo
+      VGG16's ImageNet fc7 descriptors against raw pixels on the digits (downloads the weights once)
+  skvgg demo --arch vgg11 --size 64 --per-class 1,10 --repeats 2 --plot curve.png
+      a quicker run, with the learning curve as a figure
+  skvgg demo --weights none --quiet
+      offline, random weights: shows the pipeline, not transfer learning
+"""
 
 
 def add_parser(commands) -> None:
-    demo = commands.add_parser("demo", help="transfer learning on scikit-learn's digits vs raw pixels (minutes on a CPU)")
+    import argparse
+
+    demo = commands.add_parser(
+        "demo",
+        help="transfer learning on scikit-learn's digits vs raw pixels (minutes on a CPU)",
+        description=_wrapped(
+            "Transfer learning on scikit-learn's handwritten digits: a linear SVM on VGG descriptors "
+            "against the same SVM on raw pixels, for a few training set sizes."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_network_options(demo, arch_help="network(s); comma-separated names stack several")
-    demo.add_argument("--layer", type=_layer_list, default=["fc7"], help="descriptor layer (default: fc7)")
-    demo.add_argument("--size", type=_at_least(32), default=112, help="side the 8x8 digits are upscaled to, >= 32 (default: 112)")
-    demo.add_argument("--per-class", type=_int_list, default=[1, 3, 10, 30], help="training sizes (default: 1,3,10,30)")
-    demo.add_argument("--test-per-class", type=_at_least(1), default=30)
-    demo.add_argument("--repeats", type=_at_least(1), default=5)
-    demo.add_argument("--seed", type=_at_least(0), default=0)
+    demo.add_argument(
+        "--layer", type=_layer_list, default=["fc7"], metavar="LAYERS", help="descriptor layer(s), comma-separated (default: fc7)"
+    )
+    demo.add_argument(
+        "--size",
+        type=_at_least(32),
+        default=112,
+        metavar="PIXELS",
+        help="side the 8x8 digits are upscaled to, >= 32 (default: 112)",
+    )
+    demo.add_argument(
+        "--per-class",
+        type=_int_list,
+        default=[1, 3, 10, 30],
+        metavar="N[,N...]",
+        help="training images per class, one learning-curve point each (default: 1,3,10,30)",
+    )
+    demo.add_argument("--test-per-class", type=_at_least(1), default=30, metavar="N", help="test images per class (default: 30)")
+    demo.add_argument(
+        "--repeats", type=_at_least(1), default=5, metavar="N", help="random draws of the training images per point (default: 5)"
+    )
+    demo.add_argument(
+        "--seed",
+        type=_at_least(0),
+        default=0,
+        metavar="N",
+        help="seeds the test set, the training draws and the random weights of --weights none (default: 0)",
+    )
     _add_plot_option(demo, "the learning curve (accuracy vs training images per class, both feature sets, error bars)")
     demo.set_defaults(func=run, parser=demo)
 
@@ -72,6 +116,7 @@ def run(args) -> int:
             layer=_one_or_many(args.layer),
             # Digits are 8x8: the network sees them upscaled to size x size, whole (no crop).
             preprocessing=Preprocessing(resize_size=args.size, crop_size=args.size),
+            random_state=args.seed,
         ),
     )
     print(

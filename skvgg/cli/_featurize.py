@@ -12,43 +12,111 @@ from pathlib import Path
 from ._messages import CommandError, _cli_words, _image_message, _one_line
 from ._options import (
     _add_cluster_options,
+    _add_decode_option,
     _add_max_pixels,
     _add_network_options,
+    _add_view_size_options,
+    _at_least,
     _check_network,
     _cluster,
     _layer_list,
     _network_params,
     _one_or_many,
+    _preprocessing_param,
     _scales,
     _uses_cluster,
     _validated,
+    _wrapped,
 )
-from ._output import _check_output_name, _prepare_folder, _write
+from ._output import _check_output_name, _prepare_folder, _to_stdout, _write
 
 #: Said with every failure to read an image, as the way to describe the others regardless.
 _ON_ERROR_NAN = "(--on-error nan describes the other images and leaves its row NaN)"
 
 
+EXAMPLES = """\
+examples:
+  skvgg featurize photos/ -o features.csv
+      fc7 descriptors (4096 columns) of every image under photos/, one row per image with its path
+  skvgg featurize photos/ -o - --quiet | head -n 3
+      the same CSV on stdout (progress and messages go to stderr)
+  skvgg featurize list.csv --path-column file -o features.npz --layer pool5 --scales 256,384 --flip
+      the paper's dense, flip-averaged pool5 descriptors; load with numpy.load: X, paths, feature_names
+  skvgg featurize photos/ -o features.parquet --precision int8 --compile true
+      int8 on a CPU (pip install "skvgg[int8]")
+"""
+
+
 def add_parser(commands) -> None:
-    featurize = commands.add_parser("featurize", help="describe images and write the descriptors to a file")
+    import argparse
+
+    featurize = commands.add_parser(
+        "featurize",
+        help="describe images and write the descriptors to a file",
+        description=_wrapped(
+            "Describe image files, folders (searched recursively) or CSV listings with a VGG network and "
+            "write one row per image, in input order, to a file or to stdout."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     featurize.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, directories, or CSV files of paths")
     featurize.add_argument(
         "-o",
         "--output",
         required=True,
-        help="OUT.parquet, OUT.csv or OUT.npy (written only when complete); OUT.parquet is a resumable dataset "
-        "directory (one part per --partition-size images) with --workers/--scheduler or when it is a directory already",
+        metavar="FILE",
+        help="OUT.csv, OUT.parquet (a path column, then one column per feature), OUT.npz (arrays X, paths, "
+        "feature_names) or - (CSV to stdout); files are written only when complete. OUT.parquet is a resumable "
+        "dataset directory (one part per --partition-size images) with --workers/--scheduler or when it is a "
+        "directory already",
     )
-    featurize.add_argument("--path-column", help="the CSV column holding paths (default: 'path' or the only column)")
+    featurize.add_argument(
+        "--path-column", metavar="NAME", help="the CSV column holding paths (default: 'path' or the only column)"
+    )
     _add_network_options(featurize)
+    featurize.add_argument(
+        "--seed",
+        type=_at_least(0),
+        default=None,
+        metavar="N",
+        help="seed of the random weights of --weights none (default: unseeded, different on every run)",
+    )
     _add_max_pixels(featurize)
-    featurize.add_argument("--layer", type=_layer_list, default=["fc7"], help="layer(s), comma-separated (default: fc7)")
-    featurize.add_argument("--pooling", default="avg", choices=["avg", "max"])
-    featurize.add_argument("--scales", type=_scales, default=None, help="dense evaluation scales Q, e.g. 256,384,512")
+    _add_decode_option(featurize)
+    featurize.add_argument(
+        "--layer", type=_layer_list, default=["fc7"], metavar="LAYERS", help="layer(s), comma-separated (default: fc7)"
+    )
+    featurize.add_argument(
+        "--pooling",
+        default="avg",
+        choices=["avg", "max"],
+        help="how a spatial map (conv and pool layers, fc layers with --scales) becomes a vector (default: avg)",
+    )
+    _add_view_size_options(featurize)
+    featurize.add_argument(
+        "--scales",
+        type=_scales,
+        default=None,
+        metavar="Q[,Q...]",
+        help="the paper's dense evaluation: the whole image rescaled to smaller side Q, e.g. 256,384,512 "
+        "(default: the single centre view)",
+    )
     featurize.add_argument("--flip", action="store_true", help="average with the mirror image")
-    featurize.add_argument("--scale-pooling", default="mean", choices=["mean", "stack"])
-    featurize.add_argument("--cache", default=None, help="directory of a descriptor cache shared by runs")
-    featurize.add_argument("--on-error", default="raise", choices=["raise", "nan"])
+    featurize.add_argument(
+        "--scale-pooling",
+        default="mean",
+        choices=["mean", "stack"],
+        help="across several --scales: average the descriptors or concatenate them (default: mean)",
+    )
+    featurize.add_argument("--cache", default=None, metavar="DIR", help="directory of a descriptor cache shared by runs")
+    featurize.add_argument(
+        "--on-error",
+        default="raise",
+        choices=["raise", "nan"],
+        help="an unreadable image: stop with an error naming it (raise), or describe the others and leave its "
+        "row NaN (nan) (default: raise)",
+    )
     _add_cluster_options(featurize)
     featurize.set_defaults(func=run, parser=featurize)
 
@@ -128,6 +196,9 @@ def run(args) -> int:
             flip=args.flip,
             scale_pooling=args.scale_pooling,
             on_error=args.on_error,
+            decode=args.decode,
+            random_state=args.seed,
+            preprocessing=_preprocessing_param(args),
         ),
     )
     dataset = _dataset(args, output)
@@ -163,9 +234,9 @@ def run(args) -> int:
             f"skvgg: warning: {len(failures)} of {len(paths)} images could not be read, their rows are NaN: {listing}",
             file=sys.stderr,
         )
-    _write(output, paths, descriptors, featurizer.get_feature_names_out())
+    _write(None if _to_stdout(args) else output, paths, descriptors, featurizer.get_feature_names_out())
     print(
-        f"{len(paths)} images -> {output} ({descriptors.shape[1]} features, {seconds:.1f} s"
+        f"{len(paths)} images -> {'stdout' if _to_stdout(args) else output} ({descriptors.shape[1]} features, {seconds:.1f} s"
         + (f", {len(failures)} unreadable rows left NaN" if failures else "")
         + ")",
         file=sys.stderr,

@@ -29,6 +29,8 @@ _OPTIONS = {
     "num_workers": "--decode-threads",
     "device": "--device",
     "precision": "--precision",
+    "compile": "--compile",
+    "decode": "--decode",
     "max_pixels": "--max-pixels",
     "cache": "--cache",
     "on_error": "--on-error",

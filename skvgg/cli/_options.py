@@ -131,29 +131,119 @@ def _one_or_many(values: list[str]):
     return values[0] if len(values) == 1 else values
 
 
+def _wrapped(text: str) -> str:
+    """A command's description, wrapped as argparse wraps help (the raw formatter keeps the epilog's layout)."""
+    import textwrap
+
+    return textwrap.fill(text, width=100)
+
+
 # --- the network options every command shares ---------------------------------------------
 
 
+def _compile_choice(text: str):
+    """``--compile``: auto, true or false (the featurizer's ``compile="auto"``, True, False)."""
+    word = text.strip().lower()
+    if word == "auto":
+        return "auto"
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected auto, true or false, got {text!r}")
+
+
+_compile_choice.__name__ = "auto, true or false"
+
+
 def _add_network_options(parser, arch_help="network(s); comma-separated names stack several (vgg16,vgg19)"):
-    parser.add_argument("--arch", type=_arch_list, default=["vgg16"], help=arch_help + " (default: vgg16)")
+    parser.add_argument("--arch", type=_arch_list, default=["vgg16"], metavar="NAMES", help=arch_help + " (default: vgg16)")
     parser.add_argument(
         "--weights",
         type=_weights_choice,
         default="imagenet",
+        metavar="WEIGHTS",
         help="'imagenet', a torchvision weights name (VGG16_Weights.IMAGENET1K_V1), a checkpoint path, "
         "or 'none' for random weights (default: imagenet)",
     )
-    parser.add_argument("--batch-size", type=_at_least(1), default=32, help="images per forward pass (default: 32)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    parser.add_argument("--batch-size", type=_at_least(1), default=32, metavar="N", help="images per forward pass (default: 32)")
+    parser.add_argument(
+        "--device", default="auto", metavar="DEVICE", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1 (default: auto)"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16", "int8"],
+        help="arithmetic of the network: auto is bfloat16 on GPUs and CPUs that compute it natively, float16 on "
+        "older GPUs, float32 elsewhere; int8 (CPU only, needs skvgg[int8]) is quantized and compiled; "
+        "the output is float32 in every case (default: auto)",
+    )
+    parser.add_argument(
+        "--compile",
+        type=_compile_choice,
+        default="auto",
+        metavar="{auto,true,false}",
+        help="run a torch.compile graph instead of the eager network: auto when a run has at least 1000 images "
+        "(compiling costs 10-30 s on a CPU), true always, false never; int8 is always compiled (default: auto)",
+    )
     parser.add_argument(
         "--decode-threads",
         dest="num_workers",
         type=_at_least(0),
         default=None,
+        metavar="N",
         help="image decoding threads (per dask worker with --workers), 0 for none (default: min(8, CPUs))",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_decode_option(parser):
+    """--decode: where JPEG files are decoded (the featurizer's ``decode``)."""
+    parser.add_argument(
+        "--decode",
+        default="cpu",
+        choices=["cpu", "gpu"],
+        help="where JPEG files are decoded and resized: cpu (Pillow, the reference) or gpu (nvJPEG, CUDA devices "
+        "only; descriptors differ slightly) (default: cpu)",
+    )
+
+
+def _add_view_size_options(parser):
+    """--resize / --crop: the single view's sizes (the featurizer's ``preprocessing``), normalisation kept."""
+    parser.add_argument(
+        "--resize",
+        type=_at_least(32),
+        default=None,
+        metavar="PIXELS",
+        help="single view: the shorter side is resized to PIXELS before the centre crop (default: the weights', 256)",
+    )
+    parser.add_argument(
+        "--crop",
+        type=_at_least(32),
+        default=None,
+        metavar="PIXELS",
+        help="single view: side of the centre crop, at most --resize (default: the weights', 224)",
+    )
+
+
+def _preprocessing_param(args):
+    """``--resize``/``--crop`` as a Preprocessing: the first network's normalisation with the sizes given; None if neither."""
+    resize, crop = getattr(args, "resize", None), getattr(args, "crop", None)
+    if resize is None and crop is None:
+        return None
+    from dataclasses import replace
+
+    from ..architectures import resolve_arch
+    from ..weights import resolve_weights
+
+    base = resolve_weights(resolve_arch(args.arch[0]), _weights_param(args)).preprocessing
+    resize = base.resize_size if resize is None else resize
+    crop = min(base.crop_size, resize) if crop is None else crop
+    if crop > resize:
+        args.parser.error(f"--crop {crop} exceeds --resize {resize}: the centre crop is taken from the resized image")
+    if getattr(args, "scales", None):
+        args.parser.error("--resize and --crop set the single view; with --scales the whole image is rescaled instead")
+    return replace(base, resize_size=resize, crop_size=crop)
 
 
 def _add_cluster_options(parser):
@@ -171,10 +261,10 @@ def _add_cluster_options(parser):
         "--scheduler", default=None, metavar="ADDRESS", help="join a running dask cluster (tcp://host:8786 or a scheduler file)"
     )
     parser.add_argument(
-        "--threads-per-worker", type=_at_least(1), default=1, metavar="T", help="tasks at once per --workers process (default: 1)"
+        "--threads-per-worker", type=_at_least(1), default=1, metavar="N", help="tasks at once per --workers process (default: 1)"
     )
     parser.add_argument(
-        "--partition-size", type=_at_least(1), default=64, metavar="K", help="images per dask task and parquet part (default: 64)"
+        "--partition-size", type=_at_least(1), default=64, metavar="N", help="images per dask task and parquet part (default: 64)"
     )
 
 
@@ -204,13 +294,29 @@ def _cluster(args):
     return client
 
 
+#: ``--max-pixels none``: no pixel budget (the estimators' ``max_pixels=None``).
+NO_LIMIT = "none"
+
+
+def _max_pixels(text: str):
+    if text.strip().lower() == NO_LIMIT:
+        return NO_LIMIT
+    try:
+        return _integer(text, 1)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}; or none for no limit") from None
+
+
+_max_pixels.__name__ = "integer >= 1 or none"
+
+
 def _add_max_pixels(parser):
     parser.add_argument(
         "--max-pixels",
-        type=_at_least(1),
+        type=_max_pixels,
         default=None,
         metavar="N",
-        help="refuse images of more than N pixels, read from the file's header before decoding "
+        help="refuse images of more than N pixels, read from the file's header before decoding; none: no limit "
         "(default: the featurizer's, about 89 million as Pillow's warning threshold)",
     )
 
@@ -237,12 +343,13 @@ def _network_params(args) -> dict:
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
+        compile=args.compile,
         num_workers=args.num_workers,
         verbose=not args.quiet,
     )
     if getattr(args, "max_pixels", None) is not None:
         # Passed only when given: the estimators' own default applies otherwise.
-        params["max_pixels"] = args.max_pixels
+        params["max_pixels"] = None if args.max_pixels == NO_LIMIT else args.max_pixels
     return params
 
 
@@ -277,11 +384,28 @@ def _check_network(args, layers: list[str]) -> None:
                 "computed; choose a convolutional layer such as conv5_3 or pool5"
             )
     try:
-        resolve_device(args.device)
+        device = resolve_device(args.device)
     except ValueError as error:
         parser.error(_cli_words(str(error)))
+    if args.precision == "int8":
+        _check_int8(args, device)
+    if getattr(args, "decode", "cpu") == "gpu" and device.type != "cuda":
+        parser.error(f"--decode gpu decodes JPEG files with nvJPEG on a CUDA device; --device {args.device} is {device}")
     if getattr(args, "max_pixels", None) is not None and "max_pixels" not in VGGFeaturizer().get_params():
         parser.error("--max-pixels: this version of skvgg's VGGFeaturizer has no max_pixels parameter")
+
+
+def _check_int8(args, device) -> None:
+    """--precision int8: a CPU device (exit 2) and the int8 extra installed (exit 1), before anything is loaded."""
+    from ..quantize import check_int8_available
+    from ._messages import CommandError
+
+    try:
+        check_int8_available(device)
+    except ValueError as error:
+        args.parser.error(f"--precision int8: {_one_line(_cli_words(str(error)))}")
+    except ImportError as error:
+        raise CommandError(f"--precision int8: {_one_line(_cli_words(str(error)))}") from None
 
 
 def _validated(args, estimator):

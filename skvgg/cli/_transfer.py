@@ -6,6 +6,7 @@ import contextlib
 
 from ._options import (
     _add_cluster_options,
+    _add_decode_option,
     _add_max_pixels,
     _add_network_options,
     _add_plot_option,
@@ -16,27 +17,78 @@ from ._options import (
     _scales,
     _uses_cluster,
     _validated,
+    _wrapped,
 )
+
+EXAMPLES = """\
+examples:
+  skvgg transfer caltech101 --root data/ --download -o caltech101.json
+      Table 11's Caltech-101 protocol: 3 splits of 30 training / 50 test images per class, VGG16 fc7 at
+      scales 256,384,512 stacked, flip-averaged, L2-normalised, linear SVM; per-split scores in the JSON
+  skvgg transfer voc2007 --root data/ --arch vgg16,vgg19 --plot voc.png
+      the paper's Net-D & Net-E fusion on PASCAL VOC 2007, with per-class AP bars
+  skvgg transfer caltech101 --root data/ --scales 256 --splits 1 --train 5 --test 5 -o quick.csv
+      a quick look at a small protocol, one CSV row per split
+"""
 
 
 def add_parser(commands) -> None:
-    transfer = commands.add_parser("transfer", help="run the paper's transfer protocol (Table 11) on a dataset")
-    transfer.add_argument("dataset", choices=["caltech101", "caltech256", "voc2007", "voc2012"])
-    transfer.add_argument("--root", required=True, help="where the dataset is extracted")
+    import argparse
+
+    transfer = commands.add_parser(
+        "transfer",
+        help="run the paper's transfer protocol (Table 11) on a dataset",
+        description=_wrapped(
+            "The paper's transfer protocol (Appendix B, Table 11): fixed VGG descriptors (fc7, dense "
+            "multi-scale, flip-averaged), L2 normalisation and a linear SVM whose C is validated per split."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    transfer.add_argument(
+        "dataset",
+        choices=["caltech101", "caltech256", "voc2007", "voc2012"],
+        help="the dataset, with the paper's protocol for it",
+    )
+    transfer.add_argument("--root", required=True, metavar="DIR", help="where the dataset is extracted")
+    transfer.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        metavar="FILE",
+        help="also write the scores: RESULTS.json (settings, per-split scores, mean, std, the paper's figure) or "
+        "RESULTS.csv (one row per split); written only when complete",
+    )
     _add_network_options(transfer, arch_help="network(s); vgg16,vgg19 is the paper's Net-D & Net-E fusion")
     _add_max_pixels(transfer)
-    transfer.add_argument("--splits", type=_at_least(1), default=None, help="random splits (Caltech; default 3)")
+    _add_decode_option(transfer)
+    transfer.add_argument("--splits", type=_at_least(1), default=None, metavar="N", help="random splits (Caltech; default: 3)")
     transfer.add_argument(
         "--train",
         type=_at_least(2, " (20% of each class's training images are held out to choose the SVM's C)"),
         default=None,
-        help="training images per class (Caltech; default 30 or 60)",
+        metavar="N",
+        help="training images per class (Caltech; default: 30 for Caltech-101, 60 for Caltech-256)",
     )
-    transfer.add_argument("--test", type=_at_least(1), default=None, help="test images per class (Caltech-101; default 50)")
-    transfer.add_argument("--scales", type=_scales, default=None, help="override the paper's scales Q")
-    transfer.add_argument("--cache", default=None, help="directory of a descriptor cache (resumable runs)")
+    transfer.add_argument(
+        "--test",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="test images per class (Caltech-101; default: 50, Caltech-256 tests on the rest)",
+    )
+    transfer.add_argument(
+        "--scales",
+        type=_scales,
+        default=None,
+        metavar="Q[,Q...]",
+        help="override the paper's scales Q (smaller image side; default: 256,384,512 for Caltech, 256,384,512,640,768 for VOC)",
+    )
+    transfer.add_argument("--cache", default=None, metavar="DIR", help="directory of a descriptor cache (resumable runs)")
     transfer.add_argument("--download", action="store_true", help="download the dataset with torchvision")
-    transfer.add_argument("--seed", type=_at_least(0), default=0)
+    transfer.add_argument(
+        "--seed", type=_at_least(0), default=0, metavar="N", help="seeds the splits and the validation hold-outs (default: 0)"
+    )
     _add_cluster_options(transfer)
     _add_plot_option(
         transfer, "VOC: per-class AP bars and precision-recall curves; Caltech: per-split scores and a confusion matrix"
@@ -46,13 +98,14 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     from ..experiments import paper_featurizer, run_transfer
-    from ._output import _check_plot_option, _write_figure
+    from ._output import _check_plot_option, _check_results_option, _results_record, _write_figure, _write_results
 
     _check_network(args, ["fc7"])
     plot_file = _check_plot_option(args)
-    params = dict(_network_params(args), cache=args.cache)
+    results_file = _check_results_option(args)
+    params = dict(_network_params(args), cache=args.cache, decode=args.decode)
     settings = {} if args.scales is None else {"scales": tuple(args.scales)}
-    _validated(args, paper_featurizer(args.dataset, **params, **settings))
+    featurizer = _validated(args, paper_featurizer(args.dataset, **params, **settings))
     # An unreadable image ends the run with an ImageInputError, which main reports by index and path.
     with contextlib.ExitStack() as stack:
         if _uses_cluster(args):  # the descriptors are computed on the cluster, the SVMs here
@@ -61,6 +114,9 @@ def run(args) -> int:
             client = stack.enter_context(_cluster(args))
             stack.enter_context(distribute(client, partition_size=args.partition_size))
         results = _run_transfer(args, run_transfer, params)
+    if results_file is not None:
+        _write_results(results_file, _results_record(args, featurizer, results))
+        print(f"  scores written to {results_file}")
     if plot_file is not None:
         from ..plotting import plot_transfer
 
