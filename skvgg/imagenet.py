@@ -64,8 +64,8 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
     averages soft-max posteriors over the test-time views of the paper (Sec. 3.2, the
     protocols of Tables 3-5), through the same code as :class:`VGGClassifier`'s
     prediction, and over several networks when ``arch`` lists them (the fusion of
-    Tables 6-7). Score it with :data:`skvgg.metrics.top1_error_scorer` and
-    :data:`~skvgg.metrics.top5_error_scorer`; :meth:`score` is the top-1 accuracy.
+    Tables 6-7). Score it with :data:`skvgg.metrics.neg_top1_error_scorer` and
+    :data:`~skvgg.metrics.neg_top5_error_scorer`; :meth:`score` is the top-1 accuracy.
 
     Parameters
     ----------

@@ -392,9 +392,7 @@ def _write_meta_mat(path: Path, names: Sequence[str]) -> None:
 
     fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]
     ids = _imagenet_ids()
-    rows = [
-        (ids[k], imagenet_wnid(k), names[k], f"gloss of {names[k]}", 0, np.zeros((1, 0)), 0, 1300) for k in range(1000)
-    ]
+    rows = [(ids[k], imagenet_wnid(k), names[k], f"gloss of {names[k]}", 0, np.zeros((1, 0)), 0, 1300) for k in range(1000)]
     # Inner nodes of the hierarchy come after the leaves (ID > 1000, children listed): not classes.
     rows += [(1001, "n00001740", "entity", "that which exists", 2, np.array([[1002, 1003]]), 19, 0)]
     rows += [(1001 + j, f"n0000{j}930", f"node {j}", "", 1, np.array([[j]]), 18, 0) for j in (1, 2)]
@@ -437,7 +435,6 @@ def make_imagenet_val(
     -------
     Path of ``root``, or of the CSV file for ``layout="csv"``.
     """
-    import numpy as np
 
     from .datasets import imagenet_categories
 
@@ -455,7 +452,7 @@ def make_imagenet_val(
         images = root / "ILSVRC2012_img_val"
         data = root / "ILSVRC2012_devkit_t12" / "data"
         data.mkdir(parents=True, exist_ok=True)
-        for number, label in enumerate(labels, start=1):
+        for number in range(1, len(labels) + 1):
             write_image(images / f"ILSVRC2012_val_{number:08d}.JPEG", size=size, fmt="JPEG")
         (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ids[k]}\n" for k in labels))
         _write_meta_mat(data / "meta.mat", names)

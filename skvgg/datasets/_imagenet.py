@@ -73,8 +73,7 @@ def read_devkit_meta(path: str) -> list[str]:
         missing = sorted(expected - set(by_id))[:5]
         extra = sorted(set(by_id) - expected)[:5]
         raise DatasetFormatError(
-            f"{path}: expected leaf synsets with ILSVRC2012_ID 1..{IMAGENET_N_CLASSES}; "
-            f"missing {missing}, unexpected {extra}"
+            f"{path}: expected leaf synsets with ILSVRC2012_ID 1..{IMAGENET_N_CLASSES}; missing {missing}, unexpected {extra}"
         )
     return [by_id[i] for i in range(1, IMAGENET_N_CLASSES + 1)]
 
@@ -176,7 +175,9 @@ def _read_devkit(root: str, ignored: list):
 def _read_torchvision(root: str, ignored: list):
     val = os.path.join(root, "val")
     if not os.path.isdir(val):
-        raise DatasetNotFoundError(f"expected torchvision's layout {os.path.join(val, '<wnid>', '*.JPEG')}: no {val}; {HOW_TO_OBTAIN}")
+        raise DatasetNotFoundError(
+            f"expected torchvision's layout {os.path.join(val, '<wnid>', '*.JPEG')}: no {val}; {HOW_TO_OBTAIN}"
+        )
     folders = []
     with os.scandir(val) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
@@ -198,7 +199,9 @@ def _read_torchvision(root: str, ignored: list):
     paths, target = [], []
     for folder in folders:
         if folder not in index_of:
-            raise DatasetFormatError(f"{os.path.join(val, folder)} is not an ImageNet class: {folder!r} is not among the WNIDs of {meta}")
+            raise DatasetFormatError(
+                f"{os.path.join(val, folder)} is not an ImageNet class: {folder!r} is not among the WNIDs of {meta}"
+            )
         directory = os.path.join(val, folder)
         images = []
         with os.scandir(directory) as entries:
@@ -208,7 +211,9 @@ def _read_torchvision(root: str, ignored: list):
                 else:
                     ignored.append(entry.path)
         if not images:
-            raise DatasetFormatError(f"class folder {directory} contains no *.JPEG images; remove the folder or restore its images")
+            raise DatasetFormatError(
+                f"class folder {directory} contains no *.JPEG images; remove the folder or restore its images"
+            )
         paths.extend(images)
         target.extend([index_of[folder]] * len(images))
     return paths, target, wnids, val
@@ -220,7 +225,9 @@ def _read_csv(path: str):
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise DatasetFormatError(f"{path} could not be read as CSV: {error}") from None
     if list(frame.columns[:2]) != ["path", "label"]:
-        raise DatasetFormatError(f"{path}: expected a header 'path,label' (labels 0-999 in torchvision's order), got {list(frame.columns)}")
+        raise DatasetFormatError(
+            f"{path}: expected a header 'path,label' (labels 0-999 in torchvision's order), got {list(frame.columns)}"
+        )
     if frame.empty:
         raise DatasetFormatError(f"{path} has a header but no rows")
     base = os.path.dirname(path)
@@ -228,7 +235,9 @@ def _read_csv(path: str):
     for row, (image, label) in enumerate(zip(frame["path"], frame["label"]), start=2):  # line 1 is the header
         text = str(label).strip()
         if not text.isdigit() or int(text) >= IMAGENET_N_CLASSES:
-            raise DatasetFormatError(f"{path}, line {row}: label {label!r} is not a class index between 0 and {IMAGENET_N_CLASSES - 1}")
+            raise DatasetFormatError(
+                f"{path}, line {row}: label {label!r} is not a class index between 0 and {IMAGENET_N_CLASSES - 1}"
+            )
         if not image:
             raise DatasetFormatError(f"{path}, line {row}: empty path")
         full = os.path.normpath(os.path.join(base, os.path.expanduser(image)))
@@ -384,9 +393,7 @@ def load_imagenet_val(
         paths, target = [paths[k] for k in keep], target[keep]
     names = imagenet_categories()
     frame = pd.DataFrame({"path": pd.Series(paths, dtype=object), "label": target, "name": [names[k] for k in target]})
-    descr = load_descr(
-        "imagenet.rst", root=directory, layout=layout, n_images=len(paths), n_classes=len(np.unique(target))
-    )
+    descr = load_descr("imagenet.rst", root=directory, layout=layout, n_images=len(paths), n_classes=len(np.unique(target)))
     data = Bunch(
         paths=list(paths), target=target, target_names=names, wnids=wnids, frame=frame, root=directory,
         layout=layout, ignored=ignored, DESCR=descr,
