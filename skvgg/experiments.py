@@ -617,6 +617,14 @@ def torchvision_imagenet_errors(arch: str, weights: WeightsSpec = "imagenet") ->
     return round(100.0 - metrics["acc@1"], 3), round(100.0 - metrics["acc@5"], 3)
 
 
+def _precision_name(precision: str, device) -> str:
+    """The dtype a precision runs in on ``device``; ``"auto"`` says so: ``"bfloat16 (auto)"``."""
+    from .runtime import resolve_precision
+
+    name = str(resolve_precision(precision, device)).removeprefix("torch.")
+    return f"{name} (auto)" if precision == "auto" else name
+
+
 def _resolve_arch(arch: str):
     from .architectures import resolve_arch
 
@@ -752,7 +760,8 @@ def run_imagenet(
     -------
     table : pandas.DataFrame
         One row per network, precision and protocol, in that nesting: ``network``,
-        ``weights``, ``precision``, ``protocol``, ``table``, ``views_per_image``,
+        ``weights``, ``precision`` (the dtype it ran in, ``"bfloat16 (auto)"`` for
+        ``"auto"``), ``protocol``, ``table``, ``views_per_image``,
         ``images``, the measured ``top1_error`` and ``top5_error`` (%), the paper's
         ``paper_top1_error``, ``paper_top5_error`` and ``paper_source`` (NaN and "" where
         the paper has no entry), torchvision's published ``torchvision_top1_error`` and
@@ -829,7 +838,7 @@ def run_imagenet(
                     {
                         "network": key,
                         "weights": weights_text,
-                        "precision": precision_name,
+                        "precision": _precision_name(precision_name, device),
                         "protocol": protocol.name,
                         "table": protocol.table,
                         "views_per_image": protocol.views_per_image() * len(network),
@@ -848,7 +857,7 @@ def run_imagenet(
                 )
                 paper_text = f"paper {paper[0]:.1f} / {paper[1]:.1f} ({paper[2]})" if paper else "not in the paper's tables"
                 report(
-                    f"  {key} {precision_name} {protocol.name} ({protocol.title}): top-1 {top1:.1f} %, top-5 {top5:.1f} %; "
+                    f"  {key} {rows[-1]['precision']} {protocol.name} ({protocol.title}): top-1 {top1:.1f} %, top-5 {top5:.1f} %; "
                     f"{paper_text}; {rows[-1]['images_per_second']:.2f} images/s"
                 )
     return pd.DataFrame(rows)
