@@ -857,7 +857,7 @@ def run_imagenet(
                 )
                 paper_text = f"paper {paper[0]:.1f} / {paper[1]:.1f} ({paper[2]})" if paper else "not in the paper's tables"
                 report(
-                    f"  {key} {rows[-1]['precision']} {protocol.name} ({protocol.title}): top-1 {top1:.1f} %, top-5 {top5:.1f} %; "
-                    f"{paper_text}; {rows[-1]['images_per_second']:.2f} images/s"
+                    f"  {key} {rows[-1]['precision']} {protocol.name} ({protocol.title}): "
+                    f"top-1 {top1:.1f} %, top-5 {top5:.1f} %; {paper_text}; {rows[-1]['images_per_second']:.2f} images/s"
                 )
     return pd.DataFrame(rows)
