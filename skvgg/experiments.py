@@ -33,6 +33,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV, ShuffleSplit
 from sklearn.multiclass import OneVsRestClassifier
@@ -721,7 +722,7 @@ def run_imagenet(
     random_state: int = 0,
     report: Callable[[str], None] = print,
     **classifier_params: Any,
-):
+) -> pd.DataFrame:
     """Run the paper's ImageNet test protocols (Tables 3-5) and tabulate the errors beside the published ones.
 
     Each network is evaluated with its own 1000-way head
@@ -781,8 +782,6 @@ def run_imagenet(
     --------
     skvgg.plotting.plot_imagenet_protocols : The table as a figure, error against images/s.
     """
-    import pandas as pd
-
     from .datasets import load_imagenet_val
     from .imagenet import VGGImageNetClassifier
     from .metrics import top_k_error

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -22,13 +23,32 @@ from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weigh
 from ._evaluation import class_posteriors, test_time_groups
 from ._typing import ImageCollection
 from .architectures import resolve_arch
-from .datasets._imagenet import IMAGENET_N_CLASSES, check_imagenet_labels, imagenet_categories
+from .datasets import IMAGENET_N_CLASSES, imagenet_categories
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, check_scales
 from .runtime import resolve_device, resolve_precision
 from .weights import Preprocessing, resolve_weights
 
-__all__ = ["VGGImageNetClassifier", "check_test_protocol", "protocol_posteriors"]
+__all__ = ["VGGImageNetClassifier", "check_imagenet_labels", "check_test_protocol", "protocol_posteriors"]
+
+
+def check_imagenet_labels(y: ArrayLike, what: str = "y") -> np.ndarray:
+    """``y`` as int64 class indices in 0-999, else a ValueError naming the first bad entry."""
+    values = np.asarray(y)
+    if values.ndim != 1:
+        raise ValueError(f"{what} must be 1-D (one class index per image); got shape {values.shape}")
+    if values.dtype.kind not in "iu":
+        bad = next((i for i, v in enumerate(values.tolist()) if not isinstance(v, numbers.Integral) or isinstance(v, bool)), 0)
+        raise ValueError(
+            f"{what} must hold ImageNet class indices 0-{IMAGENET_N_CLASSES - 1} (torchvision's order, as "
+            f"load_imagenet_val returns them); entry {bad} is {values.tolist()[bad]!r}"
+        )
+    outside = np.flatnonzero((values < 0) | (values >= IMAGENET_N_CLASSES))
+    if outside.size:
+        raise ValueError(
+            f"{what}[{outside[0]}] = {values[outside[0]]} is not an ImageNet class index (0-{IMAGENET_N_CLASSES - 1})"
+        )
+    return values.astype(np.int64)
 
 
 def check_test_protocol(eval_scales, multi_crop) -> tuple[int, ...] | None:
@@ -184,7 +204,7 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ImageCollection | None = None, y: object = None) -> VGGImageNetClassifier:
+    def fit(self, X: ImageCollection | None = None, y: ArrayLike | None = None) -> VGGImageNetClassifier:
         """Validate the parameters (and ``y``'s class indices) and load the networks; nothing is learned.
 
         Parameters
@@ -306,7 +326,7 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
         """
         return self.classes_[self.predict_proba(X).argmax(1)]
 
-    def score(self, X: ImageCollection, y, sample_weight=None) -> float:
+    def score(self, X: ImageCollection, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Top-1 accuracy (1 - top-1 error); ``y`` must hold class indices 0-999.
 
         Parameters

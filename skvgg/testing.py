@@ -403,7 +403,12 @@ def _write_meta_mat(path: Path, names: Sequence[str]) -> None:
 
 
 def make_imagenet_val(
-    root: StrPath, *, layout: str = "devkit", classes: Sequence[int] = (0, 1, 2), per_class: int = 2, size=(48, 40)
+    root: StrPath,
+    *,
+    layout: str = "devkit",
+    classes: Sequence[int] = (0, 1, 2),
+    per_class: int = 2,
+    size: tuple[int, int] = (48, 40),
 ) -> Path:
     """A miniature ILSVRC-2012 validation set in one of the layouts :func:`~skvgg.datasets.load_imagenet_val` reads.
 

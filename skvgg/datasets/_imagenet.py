@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
@@ -399,22 +398,3 @@ def load_imagenet_val(
         layout=layout, ignored=ignored, DESCR=descr,
     )  # fmt: skip
     return bunch_or_X_y(data, return_X_y)
-
-
-def check_imagenet_labels(y: Sequence, what: str = "y") -> np.ndarray:
-    """``y`` as int64 class indices in 0-999, else a ValueError naming the first bad entry."""
-    values = np.asarray(y)
-    if values.ndim != 1:
-        raise ValueError(f"{what} must be 1-D (one class index per image); got shape {values.shape}")
-    if values.dtype.kind not in "iu":
-        bad = next((i for i, v in enumerate(values.tolist()) if not isinstance(v, Integral) or isinstance(v, bool)), 0)
-        raise ValueError(
-            f"{what} must hold ImageNet class indices 0-{IMAGENET_N_CLASSES - 1} (torchvision's order, as "
-            f"load_imagenet_val returns them); entry {bad} is {values.tolist()[bad]!r}"
-        )
-    outside = np.flatnonzero((values < 0) | (values >= IMAGENET_N_CLASSES))
-    if outside.size:
-        raise ValueError(
-            f"{what}[{outside[0]}] = {values[outside[0]]} is not an ImageNet class index (0-{IMAGENET_N_CLASSES - 1})"
-        )
-    return values.astype(np.int64)
