@@ -220,7 +220,7 @@ def _read_torchvision(root: str, ignored: list):
 
 def _read_csv(path: str):
     try:
-        frame = pd.read_csv(path, dtype={"path": str}, keep_default_na=False)
+        frame = pd.read_csv(path, dtype={"path": str, "label": str}, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise DatasetFormatError(f"{path} could not be read as CSV: {error}") from None
     if list(frame.columns[:2]) != ["path", "label"]:
