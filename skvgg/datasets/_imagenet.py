@@ -163,7 +163,8 @@ def _read_devkit(root: str, ignored: list):
         missing = next(n for n in range(1, len(ids) + 1) if n not in numbers)
         raise DatasetFormatError(
             f"{ground_truth} labels {len(ids)} images but {images_dir} holds {len(numbers)}; the first missing is "
-            f"ILSVRC2012_val_{missing:08d}.JPEG (an incomplete extraction? use per_class= for a subset)"
+            f"ILSVRC2012_val_{missing:08d}.JPEG (an incomplete extraction?); restore the missing images, "
+            "or list the images you have with their labels in a path,label CSV"
         )
     wnids = sorted(wnid_of_id)
     index_of = {wnid: k for k, wnid in enumerate(wnids)}
