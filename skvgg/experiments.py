@@ -727,7 +727,10 @@ def run_imagenet(
 
     Each network is evaluated with its own 1000-way head
     (:class:`~skvgg.VGGImageNetClassifier`) under each protocol and precision; fusions
-    average the posteriors of their members, computed once. Posteriors are cached block
+    average the posteriors of their members, computed once, and "multi-crop+dense" is the
+    mean of the dense and multi-crop posteriors at its scales (as the classifier's
+    ``multi_crop="combine"`` weighs them), so with "multi-scale" and "multi-crop" it costs
+    nothing more. Posteriors are cached block
     by block (:data:`IMAGENET_BLOCK` images) in ``cache``, so an interrupted run resumes
     where it stopped and a repeated one (or a new fusion of networks already run) reads
     them instead of recomputing.
@@ -803,7 +806,31 @@ def run_imagenet(
     weights_text = "random" if weights is None else str(weights)
     report(f"ImageNet validation ({data.layout}, {len(paths)} images of {len(np.unique(y))} classes): {data.root}")
 
-    units = {}  # (member, precision, protocol) -> (posteriors, seconds, cached fraction)
+    units = {}  # (member, precision, scales, flip, multi_crop) -> (posteriors, seconds, cached fraction)
+    n_blocks = -(-len(paths) // IMAGENET_BLOCK)
+
+    def unit(member: str, precision_name: str, params: dict) -> tuple:
+        key = (member, precision_name, params["eval_scales"], params["eval_flip"], params["multi_crop"])
+        if key in units:
+            return units[key]
+        if params["multi_crop"] == "combine":
+            # Dense and multi-crop weigh equally in "combine" (one view group per scale and method,
+            # skvgg._evaluation.test_time_groups): the mean of the two runs, each computed once.
+            dense, crops = (unit(member, precision_name, {**params, "multi_crop": mode}) for mode in (False, True))
+            units[key] = ((dense[0] + crops[0]) / 2, dense[1] + crops[1], (dense[2] + crops[2]) / 2)
+            return units[key]
+        classifier = VGGImageNetClassifier(
+            member, weights=weights, precision=precision_name, random_state=random_state, **params, **classifier_params
+        ).fit()
+        identity = {
+            "weights": classifier.weights_identity_, "arch": member, **params,
+            "precision": str(resolve_precision(precision_name, device)), "device": device.type,
+            "preprocessing": repr(classifier.preprocessings_[0]), "format": 1,
+        }  # fmt: skip
+        proba, took, hits = _posteriors(classifier, paths, cache, identity)
+        units[key] = (proba, took, hits / max(1, n_blocks))
+        return units[key]
+
     rows = []
     for network in networks:
         key = "+".join(network)
@@ -812,20 +839,7 @@ def run_imagenet(
             for protocol in chosen:
                 probas, seconds, cached = [], 0.0, 0.0
                 for member in network:
-                    unit = (member, precision_name, protocol.name)
-                    if unit not in units:
-                        classifier = VGGImageNetClassifier(
-                            member, weights=weights, precision=precision_name, random_state=random_state,
-                            **protocol.params(), **classifier_params,
-                        ).fit()  # fmt: skip
-                        identity = {
-                            "weights": classifier.weights_identity_, "arch": member, **protocol.params(),
-                            "precision": str(resolve_precision(precision_name, device)), "device": device.type,
-                            "preprocessing": repr(classifier.preprocessings_[0]), "format": 1,
-                        }  # fmt: skip
-                        proba, took, hits = _posteriors(classifier, paths, cache, identity)
-                        units[unit] = (proba, took, hits / max(1, -(-len(paths) // IMAGENET_BLOCK)))
-                    proba, took, fraction = units[unit]
+                    proba, took, fraction = unit(member, precision_name, protocol.params())
                     probas.append(proba)
                     seconds += took
                     cached += fraction / len(network)

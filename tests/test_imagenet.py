@@ -397,3 +397,16 @@ def test_run_imagenet_paper_protocol_rows(tmp_path):
     assert (row["protocol"], row["table"], row["views_per_image"]) == ("dense-256", "Table 3", 2)
     assert (row["paper_top1_error"], row["paper_top5_error"], row["paper_source"]) == (29.6, 10.4, "Table 3, S=256")
     assert row["top5_error"] >= 50  # random weights
+
+
+@pytest.mark.slow
+def test_combine_is_the_mean_of_dense_and_multi_crop(mini_devkit):
+    """What run_imagenet relies on to compute "multi-crop+dense" from the other two protocols' posteriors."""
+    paths = mini_devkit.paths[:2]
+    common = dict(weights=None, random_state=0, preprocessing=SMALL, eval_scales=(224,), eval_flip=True, precision="float32")
+    posteriors = {
+        mode: VGGImageNetClassifier("vgg11", multi_crop=mode, **common).fit().predict_proba(paths)
+        for mode in (False, True, "combine")
+    }
+    assert not np.allclose(posteriors[False], posteriors[True])
+    np.testing.assert_allclose(posteriors["combine"], (posteriors[False] + posteriors[True]) / 2, rtol=1e-5, atol=1e-8)
