@@ -713,7 +713,7 @@ def run_imagenet(
     root: StrPath,
     *,
     arch: str | Sequence[str] = "vgg16",
-    weights: WeightsSpec = "imagenet",
+    weights: WeightsSpec | Sequence[WeightsSpec] = "imagenet",
     protocols: str | Sequence[str] | None = None,
     precision: str | Sequence[str] = "auto",
     per_class: int | None = None,
@@ -741,8 +741,11 @@ def run_imagenet(
         The validation set, see :func:`skvgg.datasets.load_imagenet_val`.
     arch : str or sequence of str, default="vgg16"
         The networks; ``"vgg16+vgg19"`` (or a tuple) is a fusion (Tables 6-7).
-    weights : None, str or path, default="imagenet"
-        The weights of every network (None: random, seeded by ``random_state``).
+    weights : None, str, path or sequence, default="imagenet"
+        The weights of every network (None: random, seeded by ``random_state``), or one
+        entry per entry of ``arch`` (a fusion's members share theirs), e.g. to compare a
+        checkpoint file with torchvision's weights: ``arch=["vgg16", "vgg16"],
+        weights=["imagenet", "vgg16-caffe.pth"]``.
     protocols : str or sequence of str, default=None
         Names from :data:`IMAGENET_PROTOCOLS`; None runs all of them, in their order.
     precision : str or sequence of str, default="auto"
@@ -798,29 +801,36 @@ def run_imagenet(
         if value not in offered:
             raise ValueError(f"precision {value!r} is not offered; expected one of {sorted(offered)}")
     networks = _network_entries(arch)
+    if isinstance(weights, list | tuple):
+        if len(weights) != len(networks):
+            raise ValueError(f"weights has {len(weights)} entries but arch has {len(networks)}; give one per arch entry")
+        weights_of = list(weights)
+    else:
+        weights_of = [weights] * len(networks)
     data = load_imagenet_val(root, layout=layout, per_class=per_class)
     paths, y = data.paths, data.target
     if cache is not None:
         os.makedirs(cache, exist_ok=True)
     device = resolve_device(classifier_params.get("device", "auto"))
-    weights_text = "random" if weights is None else str(weights)
     report(f"ImageNet validation ({data.layout}, {len(paths)} images of {len(np.unique(y))} classes): {data.root}")
 
     units = {}  # (member, precision, scales, flip, multi_crop) -> (posteriors, seconds, cached fraction)
     n_blocks = -(-len(paths) // IMAGENET_BLOCK)
 
-    def unit(member: str, precision_name: str, params: dict) -> tuple:
-        key = (member, precision_name, params["eval_scales"], params["eval_flip"], params["multi_crop"])
+    def unit(member: str, member_weights, precision_name: str, params: dict) -> tuple:
+        # Weights by value when they are a name or a path (the same file twice is run once), else by object.
+        named = member_weights if member_weights is None or isinstance(member_weights, str | os.PathLike) else id(member_weights)
+        key = (member, str(named), precision_name, params["eval_scales"], params["eval_flip"], params["multi_crop"])
         if key in units:
             return units[key]
         if params["multi_crop"] == "combine":
             # Dense and multi-crop weigh equally in "combine" (one view group per scale and method,
             # skvgg._evaluation.test_time_groups): the mean of the two runs, each computed once.
-            dense, crops = (unit(member, precision_name, {**params, "multi_crop": mode}) for mode in (False, True))
+            dense, crops = (unit(member, member_weights, precision_name, {**params, "multi_crop": m}) for m in (False, True))
             units[key] = ((dense[0] + crops[0]) / 2, dense[1] + crops[1], (dense[2] + crops[2]) / 2)
             return units[key]
         classifier = VGGImageNetClassifier(
-            member, weights=weights, precision=precision_name, random_state=random_state, **params, **classifier_params
+            member, weights=member_weights, precision=precision_name, random_state=random_state, **params, **classifier_params
         ).fit()
         identity = {
             "weights": classifier.weights_identity_, "arch": member, **params,
@@ -832,14 +842,15 @@ def run_imagenet(
         return units[key]
 
     rows = []
-    for network in networks:
+    for network, network_weights in zip(networks, weights_of):
         key = "+".join(network)
-        published = torchvision_imagenet_errors(network[0], weights) if len(network) == 1 else None
+        published = torchvision_imagenet_errors(network[0], network_weights) if len(network) == 1 else None
+        weights_text = "random" if network_weights is None else str(network_weights)
         for precision_name in precisions:
             for protocol in chosen:
                 probas, seconds, cached = [], 0.0, 0.0
                 for member in network:
-                    proba, took, fraction = unit(member, precision_name, protocol.params())
+                    proba, took, fraction = unit(member, network_weights, precision_name, protocol.params())
                     probas.append(proba)
                     seconds += took
                     cached += fraction / len(network)

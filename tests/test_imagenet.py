@@ -350,7 +350,7 @@ def test_published_numbers_are_the_references():
 
 
 @pytest.mark.slow
-def test_run_imagenet_table_cache_and_fusion(tmp_path, mini_devkit):
+def test_run_imagenet_table_cache_and_fusion(tmp_path, mini_devkit, vgg11_file):
     cache = tmp_path / "cache"
     lines = []
     table = run_imagenet(
@@ -376,6 +376,16 @@ def test_run_imagenet_table_cache_and_fusion(tmp_path, mini_devkit):
     )  # fmt: skip
     assert again["cached"].tolist() == [1.0]  # both members read from the cache
     assert again["top5_error"][0] == table["top5_error"][2] and again["seconds"][0] == table["seconds"][2]
+    # One weights entry per arch entry: the same network with two weights is two rows.
+    both = run_imagenet(
+        mini_devkit.root.rsplit("/", 1)[0], arch=["vgg11", "vgg11"], weights=[None, str(vgg11_file)],
+        protocols="center-crop", precision="float32", preprocessing=SMALL, report=lines.append,
+    )  # fmt: skip
+    assert both["weights"].tolist() == ["random", str(vgg11_file)]
+    assert both["top1_error"][0] == table["top1_error"][0]
+    file_clf = VGGImageNetClassifier("vgg11", weights=vgg11_file, preprocessing=SMALL, precision="float32").fit()
+    expected = 100 * top_k_error(mini_devkit.target, file_clf.predict_proba(mini_devkit.paths), k=5)
+    assert both["top5_error"][1] == pytest.approx(expected)
 
 
 def test_run_imagenet_checks_before_reading(tmp_path):
@@ -383,6 +393,8 @@ def test_run_imagenet_checks_before_reading(tmp_path):
         run_imagenet(tmp_path, protocols=["dense-999"])
     with pytest.raises(ValueError, match="precision 'int4' is not offered"):
         run_imagenet(tmp_path, precision="int4")
+    with pytest.raises(ValueError, match="weights has 2 entries but arch has 1"):
+        run_imagenet(tmp_path, arch="vgg16", weights=[None, "imagenet"])
     with pytest.raises(ValueError, match="fuses the same network twice"):
         run_imagenet(tmp_path, arch="vgg16+D")
     with pytest.raises(DatasetNotFoundError, match="ILSVRC2012_img_val.tar"):
