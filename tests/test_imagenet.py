@@ -422,3 +422,37 @@ def test_combine_is_the_mean_of_dense_and_multi_crop(mini_devkit):
     }
     assert not np.allclose(posteriors[False], posteriors[True])
     np.testing.assert_allclose(posteriors["combine"], (posteriors[False] + posteriors[True]) / 2, rtol=1e-5, atol=1e-8)
+
+
+def test_plot_imagenet_protocols_draws_each_row_and_the_papers_errors():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from skvgg.plotting import plot_imagenet_protocols
+
+    table = pd.DataFrame(
+        {
+            "network": ["vgg16", "vgg16", "vgg16+vgg19"],
+            "precision": ["float32"] * 3,
+            "protocol": ["center-crop", "dense-256", "multi-scale"],
+            "images_per_second": [100.0, 40.0, 9.0],
+            "top5_error": [9.6, 9.0, 7.9],
+            "paper_top5_error": [np.nan, 8.8, 7.1],
+        }
+    )
+    ax = plot_imagenet_protocols(table, title="t")
+    measured = [line for line in ax.lines if line.get_marker() == "o"]
+    assert [list(line.get_ydata()) for line in measured] == [[9.6, 9.0], [7.9]]
+    crosses = [line for line in ax.lines if line.get_marker() == "x" and len(line.get_xdata())]
+    assert sorted(y for line in crosses for y in line.get_ydata()) == [7.1, 8.8]
+    assert sorted(text.get_text() for text in ax.texts) == ["center-crop", "dense-256", "multi-scale"]
+    assert ax.get_xscale() == "log" and ax.get_title() == "t" and "top-5" in ax.get_ylabel()
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="metric must be 'top1' or 'top5'"):
+        plot_imagenet_protocols(table, metric="top3")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['top1_error'\]"):
+        plot_imagenet_protocols(table, metric="top1")
