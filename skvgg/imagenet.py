@@ -37,11 +37,16 @@ def check_imagenet_labels(y: ArrayLike, what: str = "y") -> np.ndarray:
     values = np.asarray(y)
     if values.ndim != 1:
         raise ValueError(f"{what} must be 1-D (one class index per image); got shape {values.shape}")
-    if values.dtype.kind not in "iu":
-        bad = next((i for i, v in enumerate(values.tolist()) if not isinstance(v, numbers.Integral) or isinstance(v, bool)), 0)
+    if values.size == 0:
+        return values.astype(np.int64)
+    entries = values.tolist()
+    bad = next((i for i, v in enumerate(entries) if not isinstance(v, numbers.Integral) or isinstance(v, bool)), None)
+    if values.dtype.kind not in "iu" and bad is None:  # Python ints in an object array
+        values = values.astype(np.int64)
+    elif values.dtype.kind not in "iu":
         raise ValueError(
             f"{what} must hold ImageNet class indices 0-{IMAGENET_N_CLASSES - 1} (torchvision's order, as "
-            f"load_imagenet_val returns them); entry {bad} is {values.tolist()[bad]!r}"
+            f"load_imagenet_val returns them); entry {bad} is {entries[bad]!r}"
         )
     outside = np.flatnonzero((values < 0) | (values >= IMAGENET_N_CLASSES))
     if outside.size:

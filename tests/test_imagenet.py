@@ -285,6 +285,9 @@ def test_classifier_errors(mini_devkit):
         VGGImageNetClassifier("vgg11", weights=None).fit(None, [3, 1000])
     with pytest.raises(ValueError, match="entry 0 is 'tench'"):
         VGGImageNetClassifier("vgg11", weights=None).fit(None, ["tench"])
+    with pytest.raises(ValueError, match="entry 1 is 2.5"):
+        VGGImageNetClassifier("vgg11", weights=None).fit(None, np.array([1, 2.5, 3], dtype=object))
+    assert VGGImageNetClassifier("vgg11", weights=None).fit(None, np.array([1, 2], dtype=object)).classes_.size == 1000
     with pytest.raises(ValueError, match="X has 6 images but y has 2 labels"):
         VGGImageNetClassifier("vgg11", weights=None).fit(mini_devkit.paths, [1, 2])
 
