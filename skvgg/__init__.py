@@ -16,6 +16,7 @@ _EXPORTS = {
     # estimators
     "classifier": ("TrainingInterrupted", "VGGClassifier"),
     "featurizer": ("ImageFailureWarning", "VGGFeaturizer"),
+    "imagenet": ("VGGImageNetClassifier",),
     # networks
     "architectures": ("list_archs", "resolve_arch"),
     "network": ("VGG",),

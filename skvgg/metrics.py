@@ -1,5 +1,12 @@
-"""Metrics of the paper's transfer experiments, with scorers for model selection.
+"""Metrics of the paper's experiments, with scorers for model selection.
 
+- ImageNet (Tables 3-7): **top-k error** (:func:`top_k_error`), the fraction of
+  images whose true class is not among the ``k`` classes of highest score;
+  ``1 -`` :func:`sklearn.metrics.top_k_accuracy_score`, which computes it. The
+  scorers :data:`neg_top1_error_scorer`, :data:`neg_top5_error_scorer` and
+  :func:`make_top_k_error_scorer` return the *negated* error (greater is better,
+  as scikit-learn's ``neg_log_loss``) and score every class of the estimator's
+  ``classes_``, so a fold missing some classes is scored correctly.
 - Caltech-101 and Caltech-256: **mean class recall** (:func:`mean_class_recall`,
   :data:`mean_class_recall_scorer`), the mean over the classes of ``y_true``
   of the fraction of each class's images that are classified correctly:
@@ -37,16 +44,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import balanced_accuracy_score, make_scorer
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.metrics import balanced_accuracy_score, make_scorer, top_k_accuracy_score
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_consistent_length, column_or_1d
 
 __all__ = [
+    "top_k_error",
+    "make_top_k_error_scorer",
+    "neg_top1_error_scorer",
+    "neg_top5_error_scorer",
     "mean_class_recall",
     "mean_class_recall_scorer",
     "voc_average_precision",
@@ -456,3 +468,134 @@ voc07_map_scorer = make_voc_map_scorer("11point")
 
 #: Scorer of the VOC-2010+ mAP (area under the interpolated curve), for ``scoring=``.
 voc12_map_scorer = make_voc_map_scorer("area")
+
+
+# -- Top-k error (ImageNet) -----------------------------------------------------------------------
+
+
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_score": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "labels": ["array-like", None],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def top_k_error(
+    y_true: ArrayLike, y_score: ArrayLike, *, k: int = 5, labels: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+) -> float:
+    """Fraction of images whose true class is not among the ``k`` classes of highest score.
+
+    The ImageNet metric of the paper's Tables 3-7 (top-1 and top-5 error, there in %):
+    ``1 - sklearn.metrics.top_k_accuracy_score(y_true, y_score, k=k, labels=labels)``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels.
+    y_score : array-like of shape (n_samples, n_classes)
+        Scores or posteriors, one column per class.
+    k : int, default=5
+        How many of the highest-scored classes count as a hit.
+    labels : array-like of shape (n_classes,), default=None
+        The class of each column of ``y_score``. None: with integer ``y_true`` and more
+        than two columns, the columns are the classes ``0 .. n_classes - 1`` (ImageNet's
+        indices, as :func:`skvgg.datasets.load_imagenet_val` labels images and
+        :class:`skvgg.VGGImageNetClassifier` orders its posteriors), so a few images
+        need not show every class; otherwise the sorted labels of ``y_true``, as
+        scikit-learn reads them.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the images.
+
+    Returns
+    -------
+    error : float
+        Between 0 and 1.
+
+    See Also
+    --------
+    sklearn.metrics.top_k_accuracy_score : The accuracy this is one minus.
+    make_top_k_error_scorer : A scorer for ``GridSearchCV`` and ``cross_validate``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skvgg.metrics import top_k_error
+    >>> y_score = np.array([[0.5, 0.3, 0.2], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    >>> top_k_error([0, 0, 2], y_score, k=1), top_k_error([0, 0, 2], y_score, k=2)
+    (0.666..., 0.333...)
+    """
+    y_true_arr = np.asarray(y_true)
+    y_score_arr = np.asarray(y_score)
+    if labels is None and y_true_arr.dtype.kind in "iu" and y_score_arr.ndim == 2 and y_score_arr.shape[1] > 2:
+        labels = np.arange(y_score_arr.shape[1])
+        outside = np.flatnonzero((y_true_arr < 0) | (y_true_arr >= y_score_arr.shape[1]))
+        if outside.size:
+            raise ValueError(
+                f"y_true[{outside[0]}] = {y_true_arr[outside[0]]} is not a column of y_score "
+                f"(classes 0-{y_score_arr.shape[1] - 1}); pass labels= to name the columns"
+            )
+    accuracy = top_k_accuracy_score(y_true_arr, y_score_arr, k=k, labels=labels, sample_weight=sample_weight)
+    return float(1.0 - accuracy)
+
+
+class TopKErrorScorer:
+    """``scorer(estimator, X, y_true)``: minus the top-k error of ``estimator``'s posteriors on ``X``.
+
+    Posteriors come from ``predict_proba`` (else ``decision_function``); the columns are
+    the estimator's ``classes_``. Made by :func:`make_top_k_error_scorer`.
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __call__(self, estimator, X, y_true, sample_weight=None) -> float:
+        method = getattr(estimator, "predict_proba", None) or estimator.decision_function
+        labels = getattr(estimator, "classes_", None)
+        return -top_k_error(y_true, method(X), k=self.k, labels=labels, sample_weight=sample_weight)
+
+    def __repr__(self) -> str:
+        return f"make_top_k_error_scorer(k={self.k})"
+
+
+@validate_params({"k": [Interval(Integral, 1, None, closed="left")]}, prefer_skip_nested_validation=True)
+def make_top_k_error_scorer(k: int = 5) -> TopKErrorScorer:
+    """A scorer of minus :func:`top_k_error` for ``scoring=`` (greater is better).
+
+    Parameters
+    ----------
+    k : int, default=5
+        1 for the top-1 error, 5 for the top-5 error.
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y_true, sample_weight=None)``, scoring the columns of
+        ``predict_proba`` as the estimator's ``classes_``.
+
+    See Also
+    --------
+    neg_top1_error_scorer, neg_top5_error_scorer : ``k=1`` and ``k=5``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import cross_validate
+    >>> from skvgg.metrics import make_top_k_error_scorer
+    >>> X, y = load_digits(return_X_y=True)
+    >>> scores = cross_validate(LogisticRegression(max_iter=200), X[:300], y[:300], cv=2,
+    ...                         scoring={"top1": make_top_k_error_scorer(1), "top5": make_top_k_error_scorer(5)})
+    >>> bool((scores["test_top5"] >= scores["test_top1"]).all())  # minus errors: top-5 errs less
+    True
+    """
+    return TopKErrorScorer(k)
+
+
+#: Scorer of minus the top-1 error, for ``scoring=``.
+neg_top1_error_scorer = make_top_k_error_scorer(1)
+
+#: Scorer of minus the top-5 error, for ``scoring=``.
+neg_top5_error_scorer = make_top_k_error_scorer(5)

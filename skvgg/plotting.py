@@ -18,6 +18,7 @@ __all__ = [
     "plot_average_precision",
     "plot_embedding",
     "plot_history",
+    "plot_imagenet_protocols",
     "plot_learning_curve",
     "plot_precision_recall",
     "plot_scale_effect",
@@ -429,3 +430,58 @@ def plot_transfer(results, *, title=None):
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_imagenet_protocols(table, *, metric="top5", ax=None, title=None):
+    """Error against images/s per test protocol: the table of :func:`skvgg.experiments.run_imagenet`.
+
+    One marker per row (network, precision, protocol), labelled with the protocol; one
+    colour per network and precision. Where the paper publishes the error, a grey cross
+    at the same throughput marks it, joined to the measured point by a dotted line (the
+    paper gives no throughput: the cross shares the measured one).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        What :func:`~skvgg.experiments.run_imagenet` returns.
+    metric : {"top1", "top5"}, default="top5"
+        The error shown.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+    title : str, default=None
+        The axes' title.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The axes drawn on.
+    """
+    if metric not in ("top1", "top5"):
+        raise ValueError(f"metric must be 'top1' or 'top5', got {metric!r}")
+    missing = {"network", "precision", "protocol", "images_per_second", f"{metric}_error"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the column(s) {sorted(missing)}; expected the table of skvgg.experiments.run_imagenet")
+    ax = _axes(ax, figsize=(7.2, 4.6))
+    for number, ((network, precision), rows) in enumerate(table.groupby(["network", "precision"], sort=False)):
+        color = f"C{number % 10}"
+        speed = rows["images_per_second"].to_numpy(dtype=float)
+        error = rows[f"{metric}_error"].to_numpy(dtype=float)
+        ax.plot(speed, error, "o", color=color, label=f"{network} ({precision})")
+        for x, y, protocol in zip(speed, error, rows["protocol"]):
+            ax.annotate(protocol, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        paper_column = f"paper_{metric}_error"
+        if paper_column in rows:
+            paper = rows[paper_column].to_numpy(dtype=float)
+            known = np.isfinite(paper)
+            ax.plot(speed[known], paper[known], "x", color="0.4")
+            for x, y, p in zip(speed[known], error[known], paper[known]):
+                ax.plot([x, x], [y, p], ":", color="0.6", linewidth=1)
+    if (table["images_per_second"] > 0).all():
+        ax.set_xscale("log")
+    ax.set_xlabel("images per second (measured)")
+    ax.set_ylabel(f"{'top-1' if metric == 'top1' else 'top-5'} error (%)")
+    ax.plot([], [], "x", color="0.4", label="paper (Tables 3-6)")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -37,6 +37,8 @@ __all__ = [
     "make_caltech101",
     "make_caltech256",
     "make_image_folder",
+    "make_imagenet_val",
+    "imagenet_wnid",
     "make_voc",
     "voc_target",
     "write_image",
@@ -360,3 +362,120 @@ def make_image_folder(
         if nested:
             write_image(root / name / "extra" / f"nested_0001{extension}")
     return root
+
+
+# -- ILSVRC-2012 validation set ------------------------------------------------------------------
+
+
+def imagenet_wnid(index: int) -> str:
+    """A made-up WordNet ID for class ``index`` (0-999) of the generated ImageNet trees.
+
+    The real IDs are not shipped offline; these sort in index order, as the real ones sort
+    in torchvision's class order, so a loader that maps IDs to indices by sorting gets
+    the same indices from both.
+    """
+    return f"n{1440764 + 14000 * index:08d}"
+
+
+def _imagenet_ids() -> list[int]:
+    """ILSVRC2012_ID (1-1000) of each class index: a fixed shuffle, as the real devkit's IDs
+    (ordered by the WordNet hierarchy) are not torchvision's order either."""
+    import numpy as np
+
+    return (np.random.RandomState(2012).permutation(1000) + 1).tolist()
+
+
+def _write_meta_mat(path: Path, names: Sequence[str]) -> None:
+    """The devkit's ``data/meta.mat``: a ``synsets`` struct array, the 1000 leaves and a few inner nodes."""
+    import numpy as np
+    from scipy.io import savemat
+
+    fields = ["ILSVRC2012_ID", "WNID", "words", "gloss", "num_children", "children", "wordnet_height", "num_train_images"]
+    ids = _imagenet_ids()
+    rows = [(ids[k], imagenet_wnid(k), names[k], f"gloss of {names[k]}", 0, np.zeros((1, 0)), 0, 1300) for k in range(1000)]
+    # Inner nodes of the hierarchy come after the leaves (ID > 1000, children listed): not classes.
+    rows += [(1001, "n00001740", "entity", "that which exists", 2, np.array([[1002, 1003]]), 19, 0)]
+    rows += [(1001 + j, f"n0000{j}930", f"node {j}", "", 1, np.array([[j]]), 18, 0) for j in (1, 2)]
+    synsets = np.empty((len(rows), 1), dtype=[(name, object) for name in fields])
+    for i, row in enumerate(sorted(rows, key=lambda r: r[0])):
+        synsets[i, 0] = row
+    savemat(path, {"synsets": synsets})
+
+
+def make_imagenet_val(
+    root: StrPath,
+    *,
+    layout: str = "devkit",
+    classes: Sequence[int] = (0, 1, 2),
+    per_class: int = 2,
+    size: tuple[int, int] = (48, 40),
+) -> Path:
+    """A miniature ILSVRC-2012 validation set in one of the layouts :func:`~skvgg.datasets.load_imagenet_val` reads.
+
+    Images are numbered as in the real set, class after class within each round
+    (image 1 of every class, then image 2 ...); their class indices are ``classes``, in
+    torchvision's 1000-class order. The devkit's files have the real formats: the
+    ground-truth text file (one ILSVRC2012_ID per line) and ``meta.mat`` (a ``synsets``
+    struct array written by :func:`scipy.io.savemat`, IDs shuffled against the class
+    order, as in the real file); ``meta.bin`` is what ``torchvision.datasets.ImageNet``
+    saves. WordNet IDs are made up (:func:`imagenet_wnid`), class names are torchvision's.
+
+    Parameters
+    ----------
+    root : path
+        Where the tree is written (created if needed).
+    layout : {"devkit", "torchvision", "csv"}, default="devkit"
+        ``"devkit"``: ``root/ILSVRC2012_img_val/ILSVRC2012_val_NNNNNNNN.JPEG`` and
+        ``root/ILSVRC2012_devkit_t12/data/{ILSVRC2012_validation_ground_truth.txt, meta.mat}``.
+        ``"torchvision"``: ``root/val/<wnid>/ILSVRC2012_val_NNNNNNNN.JPEG`` and ``root/meta.bin``.
+        ``"csv"``: ``root/images/*.JPEG`` and ``root/val.csv`` (``path,label``).
+    classes : sequence of int, default=(0, 1, 2)
+        Class indices (0-999) of the images.
+    per_class : int, default=2
+        Images of each class.
+    size : (int, int), default=(48, 40)
+        Width and height of the images.
+
+    Returns
+    -------
+    Path of ``root``, or of the CSV file for ``layout="csv"``.
+    """
+
+    from .datasets import imagenet_categories
+
+    if layout not in ("devkit", "torchvision", "csv"):
+        raise ValueError(f"layout must be 'devkit', 'torchvision' or 'csv', got {layout!r}")
+    classes = [int(k) for k in classes]
+    if not classes or any(not 0 <= k < 1000 for k in classes) or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct indices in 0-999, got {classes!r}")
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    labels = [k for _ in range(per_class) for k in classes]  # image number i + 1 has labels[i]
+    names = imagenet_categories()
+    ids = _imagenet_ids()
+    if layout == "devkit":
+        images = root / "ILSVRC2012_img_val"
+        data = root / "ILSVRC2012_devkit_t12" / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        for number in range(1, len(labels) + 1):
+            write_image(images / f"ILSVRC2012_val_{number:08d}.JPEG", size=size, fmt="JPEG")
+        (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ids[k]}\n" for k in labels))
+        _write_meta_mat(data / "meta.mat", names)
+        return root
+    if layout == "torchvision":
+        import torch
+
+        val_wnids = []
+        for number, label in enumerate(labels, start=1):
+            write_image(root / "val" / imagenet_wnid(label) / f"ILSVRC2012_val_{number:08d}.JPEG", size=size, fmt="JPEG")
+            val_wnids.append(imagenet_wnid(label))
+        wnid_to_classes = {imagenet_wnid(k): tuple(names[k].split(", ")) for k in range(1000)}
+        torch.save((wnid_to_classes, val_wnids), root / "meta.bin")
+        return root
+    rows = ["path,label\n"]
+    for number, label in enumerate(labels, start=1):
+        name = f"ILSVRC2012_val_{number:08d}.JPEG"
+        write_image(root / "images" / name, size=size, fmt="JPEG")
+        rows.append(f"images/{name},{label}\n")
+    (root / "val.csv").write_text("".join(rows))
+    return root / "val.csv"

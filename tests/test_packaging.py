@@ -31,7 +31,7 @@ PUBLIC_MODULES = (
 )
 # scikit-learn's convention: estimators' __init__ parameters are described by the docstring and
 # checked by _parameter_constraints at fit, not annotated.
-UNANNOTATED_INIT = {"VGGFeaturizer", "VGGClassifier"}
+UNANNOTATED_INIT = {"VGGFeaturizer", "VGGClassifier", "VGGImageNetClassifier"}
 
 
 def public_callables():

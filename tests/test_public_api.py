@@ -14,6 +14,7 @@ def test_top_level_holds_estimators_networks_errors_warnings_and_cache_controls(
         [
             "VGGClassifier",
             "VGGFeaturizer",
+            "VGGImageNetClassifier",
             "VGG",
             "Preprocessing",
             "build_vgg",

@@ -23,7 +23,7 @@ import os
 import sys
 
 from .._version import package_version
-from . import _archs, _demo, _featurize, _transfer
+from . import _archs, _demo, _evaluate, _featurize, _transfer
 
 # _cli_words and _network_params: importable from skvgg.cli, where they were before the split.
 from ._messages import CommandError, _cli_words, _error_message, _run  # noqa: F401
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (_demo, _featurize, _transfer, _archs):
+    for command in (_demo, _featurize, _transfer, _evaluate, _archs):
         command.add_parser(commands)
     return parser
 

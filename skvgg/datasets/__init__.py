@@ -1,5 +1,6 @@
-"""Loaders for the datasets of the paper's transfer experiments.
+"""Loaders for the datasets of the paper's experiments.
 
+:func:`load_imagenet_val` reads the ILSVRC-2012 validation set of the paper's Tables 3-7.
 Simonyan & Zisserman (2015, Appendix B) evaluate their very deep features on
 PASCAL VOC 2007 and 2012 (mean average precision) and on Caltech-101 and
 Caltech-256 (mean class recall). The loaders below read the standard extracted
@@ -39,15 +40,19 @@ tree they extracted with the same loader; a failure is a
 from ._base import IMG_EXTENSIONS
 from ._caltech import load_caltech101, load_caltech256
 from ._folder import load_image_folder
+from ._imagenet import IMAGENET_N_CLASSES, imagenet_categories, load_imagenet_val
 from ._voc import load_voc, load_voc2007, load_voc2012
 from ._voc_devkit import VOC_CLASSES
 
 __all__ = [
+    "IMAGENET_N_CLASSES",
     "IMG_EXTENSIONS",
     "VOC_CLASSES",
     "load_caltech101",
     "load_caltech256",
+    "imagenet_categories",
     "load_image_folder",
+    "load_imagenet_val",
     "load_voc",
     "load_voc2007",
     "load_voc2012",
