@@ -6,10 +6,20 @@ import argparse
 from pathlib import Path
 
 from ._messages import CommandError, _cli_words, _one_line
-from ._options import _add_max_pixels, _add_plot_option, _at_least, _str_list, _weights_choice, _weights_param
+from ._options import _add_max_pixels, _add_plot_option, _at_least, _str_list, _weights_choice, _weights_param, _wrapped
 
 TABLE_FORMATS = (".csv", ".json")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+
+EXAMPLES = """\
+examples:
+  skvgg evaluate imagenet /data/imagenet-val -o vgg16.csv
+      every protocol of Tables 3-5 for VGG16 with torchvision's weights, the table also written to vgg16.csv
+  skvgg evaluate imagenet /data/imagenet-val --arch vgg16,vgg19,vgg16+vgg19 --protocols multi-scale
+      Table 6's fusion of Net-D and Net-E beside each network alone, dense multi-scale evaluation
+  skvgg evaluate imagenet /data/imagenet-val --per-class 5 --precision float32,bfloat16 --plot errors.png
+      a quick run on 5,000 images in two precisions, with the figure of error against images/s
+"""
 
 
 def _networks(text: str) -> list[str]:
@@ -52,44 +62,83 @@ def _precisions(text: str) -> list[str]:
 
 
 def add_parser(commands) -> None:
-    evaluate = commands.add_parser("evaluate", help="evaluate the weights' own classifier under the paper's test protocols")
-    datasets = evaluate.add_subparsers(dest="dataset", required=True)
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate the weights' own classifier under the paper's test protocols",
+        description=_wrapped(
+            "Evaluate each network's own 1000-way classifier (no training) under the paper's test protocols, "
+            "on a dataset named after the command (today: imagenet, the ILSVRC-2012 validation set)."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    datasets = evaluate.add_subparsers(
+        dest="dataset", required=True, metavar="DATASET", help="the dataset to evaluate on: imagenet"
+    )
     imagenet = datasets.add_parser(
         "imagenet",
         help="top-1/top-5 error on the ILSVRC-2012 validation set (Tables 3-5)",
-        description="Run the paper's ImageNet test protocols (Tables 3-5) with each network's own 1000-way head and "
-        "print the errors beside the paper's and torchvision's published ones.",
+        description=_wrapped(
+            "Run the paper's ImageNet test protocols (Tables 3-5) with each network's own 1000-way head and "
+            "print the errors beside the paper's and torchvision's published ones."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    imagenet.add_argument("root", help="the validation set: devkit layout, torchvision's val/ layout, or a path,label CSV")
     imagenet.add_argument(
-        "--arch", type=_networks, default=["vgg16"], help="network(s), comma-separated; a+b fuses (vgg16,vgg19,vgg16+vgg19)"
+        "root", metavar="ROOT", help="the validation set: devkit layout, torchvision's val/ layout, or a path,label CSV"
+    )
+    imagenet.add_argument(
+        "--arch",
+        type=_networks,
+        default=["vgg16"],
+        metavar="NAMES",
+        help="network(s), comma-separated; a+b fuses (vgg16,vgg19,vgg16+vgg19)",
     )
     imagenet.add_argument(
         "--weights",
         type=_weights_choice,
         default="imagenet",
+        metavar="WEIGHTS",
         help="'imagenet', a torchvision weights name, a checkpoint path, or 'none' for random weights (default: imagenet)",
     )
     imagenet.add_argument(
         "--protocols",
         type=_protocols,
         default=None,
+        metavar="NAMES",
         help="comma-separated: center-crop, dense-256, dense-384, multi-scale-256, multi-scale-384, multi-scale, "
         "multi-crop, multi-crop+dense (default: all)",
     )
     imagenet.add_argument(
-        "--precision", type=_precisions, default=["auto"], help="comma-separated, each a row: auto, float32, bfloat16, float16"
+        "--precision",
+        type=_precisions,
+        default=["auto"],
+        metavar="NAMES",
+        help="comma-separated, each a row: auto, float32, bfloat16, float16",
     )
     imagenet.add_argument("--per-class", type=_at_least(1), default=None, metavar="K", help="first K images of each class")
-    imagenet.add_argument("--layout", default="auto", choices=["auto", "devkit", "torchvision", "csv"])
+    imagenet.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", "devkit", "torchvision", "csv"],
+        help="how ROOT is laid out (default: auto, recognised from its files)",
+    )
     imagenet.add_argument("--cache", default=None, metavar="DIR", help="cache of posteriors (resumable, reusable runs)")
     imagenet.add_argument("-o", "--output", default=None, metavar="FILE", help="write the table to FILE (.csv or .json)")
     _add_plot_option(imagenet, "error against images/s per protocol")
-    imagenet.add_argument("--batch-size", type=_at_least(1), default=32, help="views per forward pass (default: 32)")
-    imagenet.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
-    imagenet.add_argument("--decode-threads", dest="num_workers", type=_at_least(0), default=None, help="decoding threads")
+    imagenet.add_argument("--batch-size", type=_at_least(1), default=32, metavar="N", help="views per forward pass (default: 32)")
+    imagenet.add_argument("--device", default="auto", metavar="DEVICE", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
+    imagenet.add_argument(
+        "--decode-threads",
+        dest="num_workers",
+        type=_at_least(0),
+        default=None,
+        metavar="N",
+        help="image decoding threads (default: min(8, CPUs))",
+    )
     _add_max_pixels(imagenet)
-    imagenet.add_argument("--seed", type=_at_least(0), default=0, help="seeds random weights (--weights none)")
+    imagenet.add_argument("--seed", type=_at_least(0), default=0, metavar="N", help="seeds random weights (--weights none)")
     imagenet.set_defaults(func=run, parser=imagenet)
 
 
