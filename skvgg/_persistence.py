@@ -38,7 +38,7 @@ def frozen_digest(network: VGG, boundary: str | None) -> str:
     return digest.hexdigest()
 
 
-def saved_state(network: VGG, source: dict, pretrained: str | None) -> dict:
+def saved_state(network: VGG, source: dict, pretrained: str | None, checksum: str | None = None) -> dict:
     """The saved entries that rebuild ``network`` as fitted.
 
     ``source`` (``arch``, ``weights``, ``preprocessing``, ``dropout``, ``boundary``) is what
@@ -47,15 +47,14 @@ def saved_state(network: VGG, source: dict, pretrained: str | None) -> dict:
     else None. Entries: ``_state_source``, ``_state`` (the weights as numpy arrays on the
     CPU) and ``_frozen_checksum``. Pretrained layers that stayed frozen are left out when
     they come from a named source and re-read on load; the checksum then guards against a
-    different file under that name.
+    different file under that name; ``checksum``, when known, is that of ``network``'s frozen part.
     """
     boundary = source["boundary"]
-    full = {k: v.detach().cpu().numpy().copy() for k, v in network.state_dict().items()}
-    frozen = network.frozen_state_keys(boundary)
-    if pretrained is not None and frozen:
-        weights = {k: v for k, v in full.items() if k not in frozen}
-        return {"_state_source": source, "_state": weights, "_frozen_checksum": frozen_digest(network, boundary)}
-    return {"_state_source": source, "_state": full, "_frozen_checksum": None}
+    frozen = network.frozen_state_keys(boundary) if pretrained is not None else set()
+    # Copies: the arrays must not follow the live network if it trains on (warm start).
+    arrays = {k: v.detach().cpu().numpy().copy() for k, v in network.state_dict().items() if k not in frozen}
+    checksum = (checksum or frozen_digest(network, boundary)) if frozen else None
+    return {"_state_source": source, "_state": arrays, "_frozen_checksum": checksum}
 
 
 def _as_tensor(value) -> torch.Tensor:
@@ -174,7 +173,9 @@ class PicklesTrainedWeights:
                 "arch": self.arch, "weights": self.weights, "preprocessing": self.preprocessing,
                 "dropout": self.dropout, "boundary": self._boundary_,
             }  # fmt: skip
-            state.update(saved_state(network, source, self._source_identity))
+            state.update(saved_state(network, source, self._source_identity, getattr(self, "_frozen_checksum", None)))
+            # The frozen part never changes after the fit: hash it once per fit, not once per save.
+            self._frozen_checksum = state["_frozen_checksum"]
         return state
 
     def _restore_network(self, device: torch.device) -> VGG:

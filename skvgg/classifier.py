@@ -442,7 +442,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         network = self._network = self._start_network(warm, seed, device)
         log(self.verbose, "VGGClassifier: %s from %s, training %s; %d training and %d hold-out images",
             self.arch, resolved.identity, self.train_layers, len(train_idx), len(valid_idx))  # fmt: skip
-        self._state = None
+        self._state = self._frozen_checksum = None  # the saved state of an earlier fit, if any
         optimizer = self._optimizer(network, warm)
         weight = None
         if self.class_weight is not None:

@@ -12,7 +12,8 @@
   :meth:`skvgg.VGGClassifier.save_weights` writes;
 * a ``state_dict`` mapping already in memory.
 
-A path to an existing file wins over a name that reads the same.
+``"imagenet"`` and ``"DEFAULT"`` always name torchvision's weights; for the other names, a
+path to an existing file wins over a name that reads the same.
 
 Errors form one tree: :class:`WeightsError` (a ``ValueError``) is the base of
 :class:`WeightsMismatchError`, :class:`WeightsCorruptedError` and

@@ -53,6 +53,7 @@ def skops_round_trip(estimator, path):
     return sio.load(path, trusted=untrusted)
 
 
+@pytest.mark.slow
 def test_classifier_skops_round_trip_predicts_identically(fitted, tmp_path):
     clf, X, _ = fitted
     loaded = skops_round_trip(clf, tmp_path / "clf.skops")
@@ -61,6 +62,7 @@ def test_classifier_skops_round_trip_predicts_identically(fitted, tmp_path):
     assert loaded.classes_.tolist() == clf.classes_.tolist() and loaded.history_ == clf.history_
 
 
+@pytest.mark.slow
 def test_saved_state_holds_numpy_arrays_not_tensors(fitted):
     clf, _, _ = fitted
     state = clf.__getstate__()
@@ -79,6 +81,7 @@ def test_saved_state_holds_numpy_arrays_not_tensors(fitted):
     assert torch_objects(state) == []
 
 
+@pytest.mark.slow
 def test_classifier_pickle_and_joblib_keep_working(fitted, tmp_path):
     clf, X, _ = fitted
     expected = clf.predict_proba(X)
@@ -87,6 +90,7 @@ def test_classifier_pickle_and_joblib_keep_working(fitted, tmp_path):
     np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X), expected)
 
 
+@pytest.mark.slow
 def test_old_pickles_with_tensor_state_still_load(fitted):
     clf, X, _ = fitted
     state = clf.__getstate__()
@@ -96,6 +100,7 @@ def test_old_pickles_with_tensor_state_still_load(fitted):
     np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_featurizer_pipeline_skops_round_trip_predicts_identically(tmp_path):
     X, y = images(6)
     featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0, preprocessing=SMALL, device="cpu", layer="pool5")
@@ -112,6 +117,7 @@ def test_unfitted_estimators_round_trip_through_skops(tmp_path):
         assert loaded.get_params() == estimator.get_params()
 
 
+@pytest.mark.slow
 def test_module_is_the_network_with_torchvision_keys(fitted):
     clf, X, _ = fitted
     assert isinstance(clf.module_, torch.nn.Module)
@@ -127,6 +133,7 @@ def test_module_is_the_network_with_torchvision_keys(fitted):
         VGGClassifier().module_  # noqa: B018 - the property raises
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
 def test_saved_weights_load_back_through_weights_path(fitted, tmp_path, suffix):
     clf, X, y = fitted
@@ -149,6 +156,7 @@ def test_saved_weights_load_back_through_weights_path(fitted, tmp_path, suffix):
         assert torch.equal(again.module_.state_dict()[key].cpu(), network.state_dict()[key]), key
 
 
+@pytest.mark.slow
 def test_save_weights_refuses_unknown_suffix(fitted, tmp_path):
     clf, _, _ = fitted
     with pytest.raises(ValueError, match=r"finetuned.bin.*must end in one of \['.safetensors', '.pth', '.pt'\]"):
@@ -163,3 +171,27 @@ def test_damaged_safetensors_file_is_a_weights_error(tmp_path):
     path.write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match=r"Could not read safetensors checkpoint .*broken.safetensors"):
         build_vgg("vgg11", weights=path)
+
+
+@pytest.mark.slow
+def test_scores_are_float64_and_runtime_parameters_take_effect_after_fit(fitted):
+    clf, X, _ = fitted
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float64 and clf.decision_function(X).dtype == np.float64
+    assert clf.transform(X).dtype == np.float32  # descriptors stay float32, as the featurizer's
+    assert (clf.device_, clf.precision_) == ("cpu", "float32")
+    try:
+        clf.set_params(precision="bfloat16")
+        assert not np.array_equal(clf.predict_proba(X), proba) and clf.precision_ == "bfloat16"
+    finally:
+        clf.set_params(precision="float32")
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+@pytest.mark.slow
+def test_load_network_shares_one_restored_network(fitted):
+    clf, X, _ = fitted
+    blob = pickle.dumps(clf)
+    a, b = pickle.loads(blob).load_network(share_key="k"), pickle.loads(blob).load_network(share_key="k")
+    assert a.module_ is b.module_
+    np.testing.assert_array_equal(a.predict_proba(X), clf.predict_proba(X))
