@@ -179,7 +179,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     The featurizer learns nothing from images, so ``fit`` is optional (its tags say
     ``requires_fit=False``): :meth:`transform` and :meth:`get_feature_names_out` fit first
     when needed. Parameters changed after a fit take effect at the next call: those read
-    by every transform (:data:`TRANSFORM_TIME_PARAMS`: ``batch_size``, ``num_workers``,
+    by every transform (``skvgg.featurizer.TRANSFORM_TIME_PARAMS``: ``batch_size``, ``num_workers``,
     ``verbose``, ``on_error``, ``max_pixels``, ``cache``, ``compile``) directly, any
     other (``layer``, ``scales``, ``weights``, ``device``...) by a new fit, which the next
     call makes by itself; the fitted attributes then describe the new parameters. A
@@ -379,7 +379,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         """Fit when not fitted, or fit again when a parameter that shapes the descriptors changed since.
 
         The featurizer learns nothing, so this is what ``fit`` would do; parameters read by each
-        ``transform`` (:data:`TRANSFORM_TIME_PARAMS`) need no new fit.
+        ``transform`` (``TRANSFORM_TIME_PARAMS``) need no new fit.
         """
         fitted = getattr(self, "_fitted_params", None)
         if fitted is None:
