@@ -194,6 +194,17 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
     preprocessing_ : Preprocessing
         The input normalisation and view sizes in use (the weights' or ``preprocessing``).
 
+    Notes
+    -----
+    Parameters changed after ``fit`` (with ``set_params``, or on a loaded model): the
+    test-time ones (``eval_scales``, ``eval_flip``, ``multi_crop``) and ``batch_size``,
+    ``num_workers``, ``max_pixels``, ``verbose``, ``device`` and ``precision`` (the network
+    moves, ``device_`` and ``precision_`` are resolved again) take effect at the next call;
+    the training parameters (``arch``, ``weights``, ``train_layers``, ``lr``, ``dropout``,
+    ``preprocessing``...) at the next ``fit``, as in scikit-learn's estimators: the fitted
+    network is what they trained. Saving (skops, joblib) and exporting the network
+    (:attr:`module_`, :meth:`save_weights`): ``docs/user-guide/persistence.md``.
+
     See Also
     --------
     VGGFeaturizer : Fixed (not fine-tuned) VGG descriptors for a scikit-learn pipeline.
