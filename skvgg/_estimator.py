@@ -200,9 +200,9 @@ def aligned_arch_weights(arch, weights) -> tuple[list, list]:
         if len(weights) != len(archs):
             raise ValueError(f"arch has {len(archs)} networks but weights has {len(weights)} entries")
         return archs, list(weights)
-    if weights is not None and not (isinstance(weights, str) and weights.lower() == "imagenet"):
+    if weights is not None and not (isinstance(weights, str) and weights.lower() in ("imagenet", "default")):
         raise ValueError(
-            f"With several networks (arch={arch!r}), weights must be None, 'imagenet' or a list with "
+            f"With several networks (arch={arch!r}), weights must be None, 'imagenet' ('DEFAULT') or a list with "
             f"one entry per network; got {weights!r}"
         )
     return archs, [weights] * len(archs)

@@ -66,8 +66,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
     arch : str, default="vgg16"
         Network, see :func:`skvgg.list_archs` (paper letters accepted).
     weights : None, str, weights enum, path or dict, default="imagenet"
-        Where training starts, as in :func:`skvgg.build_vgg`: ``"imagenet"``, a
-        torchvision weights name or enum, a checkpoint path, a state_dict, or None
+        Where training starts, as in :func:`skvgg.build_vgg`: ``"imagenet"``
+        (``"DEFAULT"``), any torchvision weights name (``"IMAGENET1K_V1"``,
+        ``"VGG16_Weights.IMAGENET1K_V1"``) or enum, a checkpoint path (``.pth``,
+        ``.safetensors``), a state_dict, or None
         (random, seeded by ``random_state``).
     train_layers : str, default="head"
         What learns: ``"head"`` (the new fc8), ``"classifier"`` (fc6-fc8), ``"all"``, or a

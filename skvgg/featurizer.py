@@ -69,8 +69,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         the descriptors of several networks computed from one decoding of each image:
         ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
     weights : None, str, weights enum, path, dict or list of these, default="imagenet"
-        As in :func:`skvgg.build_vgg`: ``"imagenet"``, a torchvision weights name or
-        enum, a checkpoint path, a state_dict, or None (random, seeded by
+        As in :func:`skvgg.build_vgg`: ``"imagenet"`` (``"DEFAULT"``), any torchvision
+        weights name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.IMAGENET1K_FEATURES"``) or
+        enum, a checkpoint path (``.pth``, ``.safetensors``), a state_dict, or None (random, seeded by
         ``random_state``); with several networks, one value for all (None or
         ``"imagenet"``) or a list with one entry per network.
     layer : str or list of str, default="fc7"
