@@ -238,3 +238,17 @@ def test_lower_verbose_levels_log_only_at_debug(caplog, verbose):
     with caplog.at_level(logging.DEBUG, logger="skvgg"):
         small(verbose=verbose).transform(images(1))
     assert any("images" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
+
+
+@pytest.mark.slow
+def test_classifier_verbose_two_logs_the_run_and_each_epoch(caplog):
+    from skvgg import VGGClassifier
+
+    X, y = images(4), np.array(["a", "b"] * 2)
+    clf = VGGClassifier("vgg11", weights=None, preprocessing=SMALL, max_epochs=2, batch_size=4, validation_fraction=None)
+    with caplog.at_level(logging.INFO, logger="skvgg"):
+        clf.set_params(random_state=0, device="cpu", precision="float32", verbose=2).fit(X, y)
+    messages = [r.getMessage() for r in caplog.records if r.name == "skvgg"]
+    assert any("VGGClassifier: device cpu, precision float32" in m for m in messages), messages
+    assert any("4 training and 0 hold-out images" in m for m in messages), messages
+    assert [m.split(":")[0] for m in messages if m.startswith("epoch")] == ["epoch 1/2", "epoch 2/2"]
