@@ -10,8 +10,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._warnings import log
 from .network import VGG
-from .runtime import shared_network
+from .runtime import precision_dtype, precision_name, resolve_device, shared_network
 from .weights import Preprocessing
 from .zoo import build_vgg
 
@@ -150,16 +151,37 @@ class NetworkEstimator(BaseEstimator):
         for name in self._runtime_attributes:
             if name in state:
                 state[name] = None
+        # A loaded estimator resolves device and precision again, on the machine that loads it.
+        state.pop("_runtime_of", None)
         return state
 
+    def _resolve_runtime(self) -> None:
+        """Resolve ``device`` and ``precision`` into the fitted ``device_`` and ``precision_``.
 
-def image_transformer_tags(tags):
+        Called once per fit; again only when ``set_params`` changed either since, or on first
+        use after loading (a saved model may move to a machine with other devices).
+        """
+        device = resolve_device(self.device)
+        self.device_ = str(device)
+        self.precision_ = precision_name(self.precision, device)
+        self._runtime_of = (self.device, self.precision)
+        log(self.verbose, "%s: device %s, precision %s", type(self).__name__, self.device_, self.precision_)
+
+    def _runtime(self) -> tuple[torch.device, torch.dtype]:
+        """The device and autocast dtype to run on, as resolved by :meth:`_resolve_runtime`."""
+        if getattr(self, "_runtime_of", None) != (self.device, self.precision):
+            self._resolve_runtime()
+        return torch.device(self.device_), precision_dtype(self.precision_)
+
+
+def image_transformer_tags(tags, requires_fit: bool = True):
     """The tags of an estimator that transforms images into float32 descriptors.
 
     Called last by each estimator's ``__sklearn_tags__``: scikit-learn's mixins (listed
     before the base class) replace ``transformer_tags`` after a base class could set it.
+    ``requires_fit=False`` for a transformer that learns nothing (it fits itself on use).
     """
-    tags.requires_fit = True
+    tags.requires_fit = requires_fit
     tags.input_tags.string = True  # file paths
     # The output is float32 whatever the input; so float32 images give float32 rows, and
     # float32 is what any other input becomes (the first entry is the default).
@@ -178,9 +200,9 @@ def aligned_arch_weights(arch, weights) -> tuple[list, list]:
         if len(weights) != len(archs):
             raise ValueError(f"arch has {len(archs)} networks but weights has {len(weights)} entries")
         return archs, list(weights)
-    if weights is not None and not (isinstance(weights, str) and weights.lower() == "imagenet"):
+    if weights is not None and not (isinstance(weights, str) and weights.lower() in ("imagenet", "default")):
         raise ValueError(
-            f"With several networks (arch={arch!r}), weights must be None, 'imagenet' or a list with "
+            f"With several networks (arch={arch!r}), weights must be None, 'imagenet' ('DEFAULT') or a list with "
             f"one entry per network; got {weights!r}"
         )
     return archs, [weights] * len(archs)

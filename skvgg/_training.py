@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 import traceback
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 
 from . import quantize
 from ._schedule import PlateauSchedule
+from ._warnings import log, warn
 from .cuda import DeviceRunner
 from .network import VGG
 from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
@@ -296,7 +296,7 @@ def train_step(run: TrainingRun, x: torch.Tensor, y: torch.Tensor, *, epoch: int
             if is_out_of_memory(error):
                 # The failed attempt's frames hold its graph; free it before the retry.
                 traceback.clear_frames(error.__traceback__)
-            size = halve_after_oom(error, size, run.state, f"training batch of {len(yc)}", stacklevel=5)
+            size = halve_after_oom(error, size, run.state, f"training batch of {len(yc)}")
             # A failed backward may have left partial gradients: restart the batch.
             run.optimizer.zero_grad(set_to_none=True)
             start, loss_sum = 0, 0.0
@@ -365,6 +365,7 @@ def run_epoch(run: TrainingRun, epoch: int, last_epoch: int) -> dict:
             postfix["valid"] = f"{record['valid_score']:.3f}"
         postfix[run.monitor] = f"{record[run.monitor]:.4f}"
         bar.set_postfix(postfix)
+    log(run.verbose, "epoch %d/%d: %s", epoch, last_epoch, ", ".join(f"{k}={v}" for k, v in postfix.items()))
     return record
 
 
@@ -409,12 +410,11 @@ def fit_epochs(run: TrainingRun, schedule: PlateauSchedule, progress: Progress, 
                 break
     except KeyboardInterrupt:
         progress.history.append({"epoch": len(progress.history) + 1, "interrupted": True, "lr": run.lr})
-        warnings.warn(
+        warn(
             f"Training interrupted during epoch {len(progress.history)}; keeping the "
             f"{'best weights so far' if best_state is not None else 'current weights'}. "
             "Continue with warm_start=True.",
             TrainingInterrupted,
-            stacklevel=4,
         )
     finally:
         if best_state is not None:

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._dask import dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
 from ._evaluation import check_scale_jitter, class_posteriors, test_time_groups
-from ._persistence import PicklesTrainedWeights
+from ._persistence import PicklesTrainedWeights, save_state_dict
 from ._schedule import PlateauSchedule
 from ._training import (
     MIN_STEPS_PER_EPOCH,
@@ -34,11 +34,11 @@ from ._training import (
     sgd,
     split_holdout,
 )
-from ._typing import ImageCollection
+from ._typing import ImageCollection, StrPath
+from ._warnings import log
 from .architectures import resolve_arch
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, VGG, check_scales
-from .runtime import resolve_device, resolve_precision
 from .weights import Preprocessing, resolve_weights
 
 __all__ = ["VGGClassifier", "TrainingInterrupted", "HEAD_INIT_STD", "MIN_STEPS_PER_EPOCH"]
@@ -66,8 +66,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
     arch : str, default="vgg16"
         Network, see :func:`skvgg.list_archs` (paper letters accepted).
     weights : None, str, weights enum, path or dict, default="imagenet"
-        Where training starts, as in :func:`skvgg.build_vgg`: ``"imagenet"``, a
-        torchvision weights name or enum, a checkpoint path, a state_dict, or None
+        Where training starts, as in :func:`skvgg.build_vgg`: ``"imagenet"``
+        (``"DEFAULT"``), any torchvision weights name (``"IMAGENET1K_V1"``,
+        ``"VGG16_Weights.IMAGENET1K_V1"``) or enum, a checkpoint path (``.pth``,
+        ``.safetensors``), a state_dict, or None
         (random, seeded by ``random_state``).
     train_layers : str, default="head"
         What learns: ``"head"`` (the new fc8), ``"classifier"`` (fc6-fc8), ``"all"``, or a
@@ -155,7 +157,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         dense test views (``eval_scales``) larger than this. Pillow's warning
         threshold by default; None: no limit. See :class:`VGGFeaturizer`.
     verbose : bool or int, default=False
-        A progress bar per epoch showing loss, validation score and learning rate.
+        0 / False: silent. 1 / True: a progress bar per epoch showing loss, validation
+        score and learning rate. 2 and more: the bars, and log lines on the ``skvgg``
+        logger at INFO (device and precision chosen, the training set, one summary per
+        epoch); below 2 these lines are logged at DEBUG. Configure :mod:`logging` to see them.
     random_state : int, RandomState or None, default=None
         Seeds the split, the head's initialisation, shuffling, dropout and augmentation:
         two fits with the same seed on a CPU give the same model.
@@ -181,9 +186,26 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
     best_score_ : float or None
         The hold-out accuracy at that epoch (None without a hold-out).
     device_ : str
-        The device the network was trained on.
+        The device the network runs on, resolved from ``device`` once per fit (and again
+        after ``set_params(device=...)``, or on first use after loading).
+    precision_ : {"float32", "bfloat16", "float16"}
+        The autocast dtype resolved from ``precision`` for ``device_``, when ``device_`` is.
+    module_ : VGG
+        The fine-tuned network (a :class:`torch.nn.Module` with torchvision's keys);
+        :meth:`save_weights` writes its weights.
     preprocessing_ : Preprocessing
         The input normalisation and view sizes in use (the weights' or ``preprocessing``).
+
+    Notes
+    -----
+    Parameters changed after ``fit`` (with ``set_params``, or on a loaded model): the
+    test-time ones (``eval_scales``, ``eval_flip``, ``multi_crop``) and ``batch_size``,
+    ``num_workers``, ``max_pixels``, ``verbose``, ``device`` and ``precision`` (the network
+    moves, ``device_`` and ``precision_`` are resolved again) take effect at the next call;
+    the training parameters (``arch``, ``weights``, ``train_layers``, ``lr``, ``dropout``,
+    ``preprocessing``...) at the next ``fit``, as in scikit-learn's estimators: the fitted
+    network is what they trained. Saving (skops, joblib) and exporting the network
+    (:attr:`module_`, :meth:`save_weights`): ``docs/user-guide/persistence.md``.
 
     See Also
     --------
@@ -339,6 +361,52 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         self.best_loss_ = None
         return place(network, device)
 
+    @property
+    def module_(self) -> VGG:
+        """The fine-tuned network, a :class:`torch.nn.Module` (:class:`~skvgg.VGG`) in eval mode.
+
+        Its ``state_dict()`` has torchvision's VGG keys (``features.0.weight`` ...
+        ``classifier.6.bias``, fc8 with one output per class of ``classes_``), so
+        ``torchvision.models.vgg16(num_classes=n).load_state_dict(clf.module_.state_dict())``
+        works. After loading a saved classifier it is restored on first access, on
+        ``device_``. It is the estimator's own network: training it outside (or changing
+        its weights) changes the classifier's predictions.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        """
+        check_is_fitted(self)
+        return self._get_network()
+
+    def save_weights(self, path: StrPath) -> None:
+        """Write the fine-tuned weights (:attr:`module_`'s ``state_dict``) to a file that ``weights=path`` loads.
+
+        ``.safetensors`` (needs the safetensors package, ``pip install 'skvgg[skops]'``)
+        or ``.pth``/``.pt`` (``torch.save`` of a plain state_dict, read back with
+        ``torch.load(weights_only=True)``). The file holds the whole network, fc8 with
+        ``len(classes_)`` outputs: ``build_vgg(arch, weights=path)`` and
+        ``VGGFeaturizer(arch, weights=path, layer="logits")`` compute what this classifier
+        computes; ``VGGClassifier(arch, weights=path)`` starts a new fine-tuning from it
+        (with a new head, as from any pretrained weights). The class labels are not in the
+        file: keep ``classes_`` (or the whole estimator, see
+        ``docs/user-guide/persistence.md``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination; its suffix chooses the format.
+
+        Raises
+        ------
+        ValueError
+            For a suffix other than ``.safetensors``, ``.pth`` or ``.pt``.
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        """
+        save_state_dict(self.module_, path)
+
     def _optimizer(self, network: VGG, warm: bool) -> torch.optim.SGD:
         resume = self._optimizer_state if warm else None  # momentum carries over on a warm start
         params = network.freeze(self._boundary_)
@@ -382,10 +450,12 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
 
         self.preprocessing_ = resolved.preprocessing
         self._source_identity = resolved.identity if resolved.source in ("torchvision", "file") else None
-        device = resolve_device(self.device)
-        self.device_ = str(device)
+        self._resolve_runtime()
+        device, dtype = self._runtime()
         network = self._network = self._start_network(warm, seed, device)
-        self._state = None
+        log(self.verbose, "VGGClassifier: %s from %s, training %s; %d training and %d hold-out images",
+            self.arch, resolved.identity, self.train_layers, len(train_idx), len(valid_idx))  # fmt: skip
+        self._state = self._frozen_checksum = None  # the saved state of an earlier fit, if any
         optimizer = self._optimizer(network, warm)
         weight = None
         if self.class_weight is not None:
@@ -394,7 +464,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         run = TrainingRun(
             network=network, optimizer=optimizer, boundary=self._boundary_, items=items,
             labels=torch.as_tensor(encoded, dtype=torch.long), weight=weight, train_idx=train_idx, valid_idx=valid_idx,
-            preprocessing=self.preprocessing_, lr=self._lr_now, seed=seed, dtype=resolve_precision(self.precision, device),
+            preprocessing=self.preprocessing_, lr=self._lr_now, seed=seed, dtype=dtype,
             compile=self.compile, eval_logits=lambda indices: self._posteriors(items, indices, single_view=True, post=None),
             batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
             scale_jitter=self._jitter_, random_flip=self.random_flip, color_shift=self.color_shift,
@@ -419,9 +489,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
     def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
         multi_crop = self.multi_crop if multi_crop is None else multi_crop
         groups = test_time_groups(self.preprocessing_, self._test_scales(), self.eval_flip, multi_crop, single_view)
+        network = self._get_network()
         return class_posteriors(
-            self._get_network(), items, indices, groups,
-            pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self.precision,
+            network, items, indices, groups,
+            pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self._runtime()[1],
             batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
         )  # fmt: skip
 
@@ -435,13 +506,14 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
 
         Returns
         -------
-        proba : ndarray of shape (n_images, n_classes)
+        proba : ndarray of shape (n_images, n_classes), float64
+            As scikit-learn's classifiers return (the network computes in ``precision_``).
         """
         if (lazy := dispatch(self, "predict_proba", X)) is not None:  # dask collections: skvgg/_dask.py
             return lazy
         check_is_fitted(self)
         items = check_images(X)
-        return self._posteriors(items, np.arange(len(items)))
+        return self._posteriors(items, np.arange(len(items))).astype(np.float64)
 
     def decision_function(self, X: ImageCollection) -> np.ndarray:
         """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``.
@@ -453,7 +525,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
 
         Returns
         -------
-        scores : ndarray of shape (n_images,) or (n_images, n_classes)
+        scores : ndarray of shape (n_images,) or (n_images, n_classes), float64
         """
         log_proba = np.log(np.clip(self.predict_proba(X), 1e-30, None))
         if len(self.classes_) == 2:

@@ -4,30 +4,50 @@ from __future__ import annotations
 
 import numbers
 import os
-import warnings
 
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from . import gpudecode
 from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
 from ._typing import ImageCollection
+from ._warnings import log, warn
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import describe, evaluation_groups
 from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
-from .runtime import resolve_device, resolve_precision
 from .weights import resolve_weights
 
-__all__ = ["VGGFeaturizer", "ImageFailureWarning"]
+__all__ = ["VGGFeaturizer", "ImageFailureWarning", "TRANSFORM_TIME_PARAMS"]
+
+#: Parameters read by each ``transform``: changing them after ``fit`` needs no new fit. A
+#: change of any other parameter makes the next ``transform`` fit again first (it is cheap:
+#: nothing is learned), so a fitted featurizer never serves what its parameters no longer say.
+TRANSFORM_TIME_PARAMS = frozenset({"batch_size", "num_workers", "verbose", "on_error", "max_pixels", "cache", "compile"})
+
+#: Parameters that decide the random networks' seeds (``weights=None``): a new fit keeps the
+#: seeds drawn before while these stay as they were, so a changed ``layer`` describes with the same network.
+_SEED_PARAMS = ("arch", "weights", "random_state")
+
+
+def _same(a, b) -> bool:
+    """Whether a parameter still holds the value it was fitted with (objects without a
+    truth-valued ``==``, such as tensors, compare by identity)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return False
 
 
 class ImageFailureWarning(UserWarning):
@@ -49,8 +69,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         the descriptors of several networks computed from one decoding of each image:
         ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
     weights : None, str, weights enum, path, dict or list of these, default="imagenet"
-        As in :func:`skvgg.build_vgg`: ``"imagenet"``, a torchvision weights name or
-        enum, a checkpoint path, a state_dict, or None (random, seeded by
+        As in :func:`skvgg.build_vgg`: ``"imagenet"`` (``"DEFAULT"``), any torchvision
+        weights name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.IMAGENET1K_FEATURES"``) or
+        enum, a checkpoint path (``.pth``, ``.safetensors``), a state_dict, or None (random, seeded by
         ``random_state``); with several networks, one value for all (None or
         ``"imagenet"``) or a list with one entry per network.
     layer : str or list of str, default="fc7"
@@ -103,7 +124,11 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
         slightly from "cpu" (decoder and resize arithmetic; see :doc:`/user-guide/featurizer`).
     verbose : bool or int, default=False
-        Show a progress bar over images.
+        0 / False: silent. 1 / True: a progress bar over images (compile or int8 graph
+        build time in its postfix). 2 and more: the bar, and log lines on the ``skvgg``
+        logger at INFO (device and precision chosen, networks loaded, images computed
+        and served from the cache); below 2 these lines are logged at DEBUG.
+        Configure :mod:`logging` to see them.
     cache : None, bool, str or os.PathLike, default=None
         Per-image descriptor cache: None is off, True keeps descriptors in this
         process's memory (shared by clones, so a grid search over later steps computes
@@ -138,7 +163,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     weights_identity_ : str
         What the descriptors were computed with (enum name, file, or random seed).
     device_ : str
-        The device resolved at fit time.
+        The device resolved from ``device`` once per fit (and on first use after loading).
+    precision_ : {"float32", "bfloat16", "float16", "int8"}
+        The precision resolved from ``precision`` for ``device_``, when ``device_`` is.
     n_features_out_ : int
         Width of a descriptor row (the columns of :meth:`transform`).
     failures_ : list of dict
@@ -147,6 +174,18 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     decode_counts_ : dict
         With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
         (``"gpu"``) and with PIL (``"cpu"``).
+
+    Notes
+    -----
+    The featurizer learns nothing from images, so ``fit`` is optional (its tags say
+    ``requires_fit=False``): :meth:`transform` and :meth:`get_feature_names_out` fit first
+    when needed. Parameters changed after a fit take effect at the next call: those read
+    by every transform (``skvgg.featurizer.TRANSFORM_TIME_PARAMS``: ``batch_size``, ``num_workers``,
+    ``verbose``, ``on_error``, ``max_pixels``, ``cache``, ``compile``) directly, any
+    other (``layer``, ``scales``, ``weights``, ``device``...) by a new fit, which the next
+    call makes by itself; the fitted attributes then describe the new parameters. A
+    random network (``weights=None``) keeps its seed unless ``arch``, ``weights`` or
+    ``random_state`` changed.
 
     See Also
     --------
@@ -245,7 +284,10 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         """Validate the parameters (and ``X``'s container) and load the network.
 
         Nothing is learned from the images: ``X`` and ``y`` are accepted for Pipeline
-        compatibility, and ``X`` is checked cheaply (no decoding) when given.
+        compatibility, and ``X`` is checked cheaply (no decoding) when given. Calling
+        ``fit`` is optional: :meth:`transform` fits first when the featurizer is not
+        fitted, or when a parameter that shapes the descriptors changed since (see
+        Notes).
 
         Parameters
         ----------
@@ -259,6 +301,14 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self : VGGFeaturizer
             The fitted featurizer.
         """
+        if X is not None:
+            check_input(X)
+        self._fit()
+        return self
+
+    def _fit(self, keep_seeds: bool = False) -> None:
+        """Check the parameters, resolve device and precision, load the networks; ``keep_seeds``:
+        the random networks keep the seeds drawn by the previous fit."""
         archs, weights = aligned_arch_weights(self.arch, self.weights)
         specs = [resolve_arch(arch) for arch in archs]
         if len({spec.name for spec in specs}) != len(specs) and len(set(map(str, weights))) != len(weights):
@@ -278,42 +328,43 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 f"The networks of arch={self.arch!r} expect different views (resize, crop) {sorted(views)}; "
                 "stacking needs one view per image: pass preprocessing= to set it"
             )
-        self.scales_ = check_scales(self.scales, "scales", distinct=True)
-        resolve_precision(self.precision, resolve_device(self.device))
+        scales = check_scales(self.scales, "scales", distinct=True)
+        self._resolve_runtime()
+        device = torch.device(self.device_)
         if self.precision == "int8":
-            check_int8_available(resolve_device(self.device))
-            if self.scales_ and min(self.scales_) < INT8_MIN_DENSE_SIZE:
+            check_int8_available(device)
+            if scales and min(scales) < INT8_MIN_DENSE_SIZE:
                 raise ValueError(
                     f"precision='int8' with dense scales needs every scale >= {INT8_MIN_DENSE_SIZE} (one graph for "
                     f"every image size); got scales={self.scales}. Use float32 for scales below {INT8_MIN_DENSE_SIZE}."
                 )
+        if self.decode == "gpu" and not gpudecode.EMULATE_ON_CPU:
+            if device.type != "cuda":
+                raise ValueError(
+                    f"decode='gpu' decodes JPEG files with nvJPEG on a CUDA device, but device={self.device!r} "
+                    f"resolved to {self.device_!r}; use decode='cpu'"
+                )
+            gpudecode.check_gpu_decoding(device)
         open_cache(self.cache)  # checks the value and creates the directory
-        if X is not None:
-            check_input(X)
+        self.scales_ = scales
         self.layers_ = layers
         self.archs_ = [spec.name for spec in specs]
         self.preprocessings_ = [r.preprocessing for r in resolved]
         self.preprocessing_ = self.preprocessings_[0]
+        previous_seeds = getattr(self, "_seeds_", None) if keep_seeds else None
         self._seeds_ = []
         identities = []
         random_state = check_random_state(self.random_state)
-        for weights_info in resolved:
+        for index, weights_info in enumerate(resolved):
             if weights_info.source == "random":
-                self._seeds_.append(int(random_state.randint(np.iinfo(np.int32).max)))
+                kept = previous_seeds[index] if previous_seeds and index < len(previous_seeds) else None
+                self._seeds_.append(kept if kept is not None else int(random_state.randint(np.iinfo(np.int32).max)))
                 identities.append(f"random:seed={self._seeds_[-1]}")
             else:
                 self._seeds_.append(None)
                 identities.append(weights_info.identity)
         self.weights_identity_ = " + ".join(identities)
         self._identities_ = identities
-        self.device_ = str(resolve_device(self.device))
-        if self.decode == "gpu" and not gpudecode.EMULATE_ON_CPU:
-            if resolve_device(self.device).type != "cuda":
-                raise ValueError(
-                    f"decode='gpu' decodes JPEG files with nvJPEG on a CUDA device, but device={self.device!r} "
-                    f"resolved to {self.device_!r}; use decode='cpu'"
-                )
-            gpudecode.check_gpu_decoding(resolve_device(self.device))
         self._networks = None
         self._extractors = None
         networks = self._get_networks()
@@ -321,18 +372,60 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         per_view = sum(sum(widths) for widths in self._widths_)
         self.n_features_out_ = per_view * (len(self.scales_) if self.scales_ and self.scale_pooling == "stack" else 1)
         self.failures_ = []
+        self._fitted_params = {k: list(v) if isinstance(v, list) else v for k, v in self.get_params(deep=False).items()}
+        log(self.verbose, "VGGFeaturizer: %s (%s), layers %s, %d features", "+".join(self.archs_), self.weights_identity_,
+            self.layers_, self.n_features_out_)  # fmt: skip
+
+    def _ensure_fitted(self) -> None:
+        """Fit when not fitted, or fit again when a parameter that shapes the descriptors changed since.
+
+        The featurizer learns nothing, so this is what ``fit`` would do; parameters read by each
+        ``transform`` (``TRANSFORM_TIME_PARAMS``) need no new fit.
+        """
+        fitted = getattr(self, "_fitted_params", None)
+        if fitted is None:
+            self._validate_params()
+            self._fit()
+            return
+        changed = [
+            name for name, value in self.get_params(deep=False).items()
+            if name not in TRANSFORM_TIME_PARAMS and not _same(value, fitted.get(name))
+        ]  # fmt: skip
+        if changed:
+            log(self.verbose, "VGGFeaturizer: %s changed since fit; fitting again", ", ".join(changed))
+            self._validate_params()
+            self._fit(keep_seeds=not any(name in _SEED_PARAMS for name in changed))
+
+    def load_network(self, *, share_key=None) -> VGGFeaturizer:
+        """Load the networks now (they are otherwise loaded on first use, e.g. after unpickling).
+
+        Parameters
+        ----------
+        share_key : hashable, optional
+            Accepted for symmetry with :meth:`VGGClassifier.load_network`: the featurizer's
+            read-only networks are always shared in the process (one load per network and device).
+
+        Returns
+        -------
+        self : VGGFeaturizer
+            Fitted (see :meth:`fit`), with its networks on ``device_``.
+        """
+        self._ensure_fitted()
+        self._get_networks()
         return self
 
     def _get_networks(self) -> list:
         """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
-        if getattr(self, "_networks", None) is not None:
-            return self._networks
-        device = resolve_device(self.device)
+        device, _ = self._runtime()
+        networks = getattr(self, "_networks", None)
+        if networks is not None and next(networks[0].parameters()).device == device:
+            return networks
         _, weights = aligned_arch_weights(self.arch, self.weights)
         self._networks = [
             load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
             for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
         ]
+        log(self.verbose, "VGGFeaturizer: networks %s ready on %s", self._identities_, device)
         return self._networks
 
     def _get_network(self):
@@ -357,9 +450,9 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             A lazy dask array (DataFrame under ``set_output``) for a dask input: see
             :doc:`/user-guide/scale-out`.
         """
+        self._ensure_fitted()
         if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/_dask.py
             return lazy
-        check_is_fitted(self)
         items = check_images(X)
         out = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)
         cache = open_cache(self.cache)
@@ -380,6 +473,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 else:
                     todo.append(i)
         self.failures_ = []
+        log(self.verbose, "VGGFeaturizer: %d images, %d from the cache", len(items), len(items) - len(todo))
         with tqdm(total=len(items), disable=not self.verbose, unit="img", desc="VGGFeaturizer") as progress:
             progress.update(len(items) - len(todo))
             extractors = self._get_extractors(len(todo), progress)
@@ -393,11 +487,8 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 progress.update(1)
         if self.failures_:
             listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
-            warnings.warn(
-                f"{len(self.failures_)} of {len(items)} images could not be read; their rows are NaN:\n{listing}",
-                ImageFailureWarning,
-                stacklevel=2,
-            )
+            message = f"{len(self.failures_)} of {len(items)} images could not be read; their rows are NaN:\n{listing}"
+            warn(message, ImageFailureWarning)
         return out
 
     @staticmethod
@@ -419,7 +510,8 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             bool(self.flip),
             self.scale_pooling if self.scales_ else None,
             (pre.mean, pre.std, pre.channel_order, pre.value_range, pre.resize_size, pre.crop_size),
-            self.precision if self.precision != "auto" else str(resolve_precision("auto", resolve_device(self.device))),
+            # As the keys were before precision_ existed ("auto" wrote the dtype), so disk caches stay valid.
+            self.precision if self.precision != "auto" else f"torch.{self.precision_}",
         ) + ((("decode", "gpu"),) if self.decode == "gpu" else ())
 
     def _make_groups(self, image, index):
@@ -447,7 +539,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         if getattr(self, "_extractors", None) is None:
             self._extractors = fast_extractors(
                 self._get_networks(), self.preprocessings_, [(a, i) for a, i in zip(self.archs_, self._identities_)],
-                self.layers_, self.scales_, self.precision, self._make_groups, self._views_signature(),
+                self.layers_, self.scales_, self.precision_, self._make_groups, self._views_signature(),
             )  # fmt: skip
             if progress is not None:
                 what = "int8 graph" if self.precision == "int8" else "compile"
@@ -476,7 +568,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             on_error=self.on_error,
-            dtype=resolve_precision(self.precision, device),
+            dtype=self._runtime()[1],
             max_pixels=self.max_pixels,
             decoder=decoder,
             extractors=extractors,
@@ -496,7 +588,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         -------
         feature_names_out : ndarray of str objects
         """
-        check_is_fitted(self)
+        self._ensure_fitted()
         stacked = self.scales_ if self.scales_ and self.scale_pooling == "stack" else [None]
         several = len(self.archs_) > 1
         names = []
@@ -510,4 +602,5 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
-        return image_transformer_tags(super().__sklearn_tags__())
+        # Nothing is learned: transform fits by itself (as scikit-learn's stateless transformers need no fit).
+        return image_transformer_tags(super().__sklearn_tags__(), requires_fit=False)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import warnings
 from collections import OrderedDict
 
 import torch
 
+from ._warnings import warn
+
 __all__ = [
     "resolve_device",
     "resolve_precision",
+    "precision_name",
+    "precision_dtype",
     "cuda_native_bfloat16",
     "cpu_native_bfloat16",
     "cpu_native_float16",
@@ -59,7 +62,7 @@ def resolve_device(device="auto") -> torch.device:
 
 
 def resolve_precision(precision, device: torch.device) -> torch.dtype:
-    """The autocast dtype for ``precision`` on ``device``.
+    """The autocast dtype for ``precision`` on ``device`` (a ``torch.dtype`` is returned as is).
 
     ``"auto"``: on CUDA, bfloat16 where the card computes it natively (compute
     capability 8.0 and later: A100, H100, RTX 30xx...), float16 on older cards (T4, V100),
@@ -78,6 +81,8 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
         ``"float16"`` on a CPU without float16 instructions (AMX-FP16): it runs several
         times slower than float32 there.
     """
+    if isinstance(precision, torch.dtype):  # already resolved (an estimator's precision_)
+        return precision
     if precision == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if cuda_native_bfloat16(device) else torch.float16
@@ -89,13 +94,27 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be 'auto', 'int8' or one of {list(_PRECISIONS)}, got {precision!r}")
     if precision == "float16" and device.type == "cpu" and not cpu_native_float16():
-        warnings.warn(
+        warn(
             "precision='float16' on this CPU, which has no float16 instructions (AMX-FP16): it runs several times "
             "slower than float32 here (3.6x-12x measured). Use precision='auto' (bfloat16 where the CPU has it, else float32).",
             UserWarning,
-            stacklevel=3,
         )
     return _PRECISIONS[precision]
+
+
+def precision_name(precision, device: torch.device) -> str:
+    """``precision`` resolved for ``device`` as a name: ``"float32"``, ``"bfloat16"``, ``"float16"`` or ``"int8"``.
+
+    What the estimators keep in their fitted ``precision_`` attribute; :func:`precision_dtype`
+    turns it back into the autocast dtype without resolving ``"auto"`` again.
+    """
+    dtype = resolve_precision(precision, device)
+    return "int8" if precision == "int8" else str(dtype).removeprefix("torch.")
+
+
+def precision_dtype(name: str) -> torch.dtype:
+    """The autocast dtype of a resolved precision name (:func:`precision_name`); int8 graphs keep float32 outside."""
+    return torch.float32 if name == "int8" else _PRECISIONS[name]
 
 
 def cpu_native_bfloat16() -> bool:
@@ -220,13 +239,13 @@ def run_with_backoff(fn, batch: torch.Tensor, state: dict, what: str = "batch"):
         try:
             results.append(fn(chunk))
         except Exception as error:
-            size = halve_after_oom(error, size, state, f"{what} of {len(chunk)}", stacklevel=4)
+            size = halve_after_oom(error, size, state, f"{what} of {len(chunk)}")
             continue
         start += len(chunk)
     return results
 
 
-def halve_after_oom(error: BaseException, size: int, state: dict, what: str, stacklevel: int = 3) -> int:
+def halve_after_oom(error: BaseException, size: int, state: dict, what: str) -> int:
     """Re-raise ``error`` unless it is an out-of-memory with room to halve; else the halved size.
 
     Frees the CUDA cache, records the new size in ``state["batch_size"]`` for later
@@ -238,5 +257,5 @@ def halve_after_oom(error: BaseException, size: int, state: dict, what: str, sta
         torch.cuda.empty_cache()
     size = max(1, size // 2)
     state["batch_size"] = size
-    warnings.warn(f"Out of memory on a {what}; retrying with batch_size={size}.", ResourceWarning, stacklevel=stacklevel)
+    warn(f"Out of memory on a {what}; retrying with batch_size={size}.", ResourceWarning)
     return size

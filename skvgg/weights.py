@@ -3,11 +3,21 @@
 ``weights=`` accepts, everywhere in skvgg:
 
 * ``None``: random initialisation (torchvision's scheme);
-* ``"imagenet"``: torchvision's default ImageNet weights for the architecture;
-* a torchvision weights enum member or its name, e.g. ``VGG16_Weights.IMAGENET1K_V1``
-  or ``"VGG16_Weights.IMAGENET1K_FEATURES"``;
-* a path to a local checkpoint in torchvision's format (a plain ``state_dict``);
+* ``"imagenet"`` or ``"DEFAULT"``: torchvision's default ImageNet weights for the architecture;
+* every string torchvision's own builders accept: a member name alone (``"IMAGENET1K_V1"``,
+  ``"IMAGENET1K_FEATURES"`` for vgg16) or with its enum (``"VGG16_Weights.IMAGENET1K_V1"``),
+  case-insensitive, and the enum members themselves (``VGG16_Weights.IMAGENET1K_V1``);
+* a path to a local checkpoint in torchvision's format (a plain ``state_dict``), written by
+  ``torch.save`` (``.pth``, ``.pt``) or safetensors (``.safetensors``), such as
+  :meth:`skvgg.VGGClassifier.save_weights` writes;
 * a ``state_dict`` mapping already in memory.
+
+``"imagenet"`` and ``"DEFAULT"`` always name torchvision's weights; for the other names, a
+path to an existing file wins over a name that reads the same.
+
+Errors form one tree: :class:`WeightsError` (a ``ValueError``) is the base of
+:class:`WeightsMismatchError`, :class:`WeightsCorruptedError` and
+:class:`WeightsUnavailableError` (also an ``OSError``: a download that failed).
 
 Every choice carries a :class:`Preprocessing`: the mean, std, channel order and value
 range the network was trained with, which the estimators apply automatically.
@@ -58,8 +68,12 @@ class WeightsCorruptedError(WeightsError):
     """A weights file whose SHA-256 does not start with the hash prefix in its name."""
 
 
-class WeightsUnavailableError(OSError):
-    """Pretrained weights could not be obtained (download failed, no network)."""
+class WeightsUnavailableError(WeightsError, OSError):
+    """Pretrained weights could not be obtained (download failed, no network).
+
+    A :class:`WeightsError` (catch that for every weights problem) and an ``OSError``
+    (as the failed download it reports).
+    """
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,7 @@ class ResolvedWeights:
 
 
 _ENUM_NAME = re.compile(r"^(VGG\d+(?:_BN)?_Weights)\.(\w+)$", re.IGNORECASE)
+_MEMBER_NAME = re.compile(r"^\w+$")
 
 
 def _weights_enum(spec: ArchSpec):
@@ -141,7 +156,7 @@ def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preproc
         resolved = ResolvedWeights("state_dict", f"state_dict@{id(weights)}", Preprocessing.torchvision(), state_dict=weights)
     elif type(weights).__name__.endswith("_Weights") and hasattr(weights, "get_state_dict"):
         resolved = _resolve_enum(spec, weights)
-    elif isinstance(weights, str) and weights.lower() == "imagenet":
+    elif isinstance(weights, str) and weights.lower() in ("imagenet", "default"):
         enum_cls = _weights_enum(spec)
         if enum_cls is None:
             raise WeightsError(
@@ -153,12 +168,14 @@ def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preproc
         resolved = _resolve_enum(spec, enum_cls.DEFAULT)
     elif isinstance(weights, str) and _ENUM_NAME.match(weights) and not os.path.exists(weights):
         resolved = _resolve_enum(spec, _enum_from_name(spec, weights))
+    elif isinstance(weights, str) and _MEMBER_NAME.match(weights) and not os.path.exists(weights):
+        resolved = _resolve_enum(spec, _member_from_name(spec, weights))
     elif isinstance(weights, str | os.PathLike):
         path = Path(weights).expanduser()
         if not path.is_file():
             raise WeightsError(
-                f"weights={str(weights)!r} is neither 'imagenet', a torchvision weights name such as "
-                f"'VGG16_Weights.IMAGENET1K_V1', nor an existing checkpoint file."
+                f"weights={str(weights)!r} is neither a weights name ({', '.join(map(repr, valid_names(spec)))}) "
+                "nor an existing checkpoint file (.pth, .pt or .safetensors)."
             )
         stat = path.stat()
         resolved = ResolvedWeights(
@@ -177,6 +194,32 @@ def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preproc
             raise TypeError(f"preprocessing must be a skvgg.Preprocessing, got {type(preprocessing).__name__}")
         resolved = replace(resolved, preprocessing=preprocessing)
     return resolved
+
+
+def valid_names(spec: ArchSpec) -> list[str]:
+    """The weights names ``spec`` accepts: ``"imagenet"``, ``"DEFAULT"``, each member alone and with its enum."""
+    enum_cls = _weights_enum(spec)
+    if enum_cls is None:
+        return []
+    members = [member.name for member in enum_cls]
+    return ["imagenet", "DEFAULT", *members, *(f"{enum_cls.__name__}.{name}" for name in ["DEFAULT", *members])]
+
+
+def _member_from_name(spec: ArchSpec, name: str):
+    """The member of ``spec``'s weights enum named ``name`` alone (``"IMAGENET1K_V1"``), as torchvision's builders accept."""
+    enum_cls = _weights_enum(spec)
+    if enum_cls is None:
+        raise WeightsError(
+            f"weights={name!r}: no weights are published for arch={spec.name!r} (configuration {spec.config}), "
+            "and no file of that name exists. Use weights=None or a path to your own checkpoint."
+        )
+    try:
+        return enum_cls[name.upper()]
+    except KeyError:
+        raise WeightsError(
+            f"Unknown weights {name!r} for arch={spec.name!r} (and no file of that name exists); valid names: "
+            f"{', '.join(map(repr, valid_names(spec)))}, or a path to a checkpoint file."
+        ) from None
 
 
 def _enum_from_name(spec: ArchSpec, name: str):
@@ -365,7 +408,8 @@ def load_state_dict(resolved: ResolvedWeights, spec: ArchSpec, progress: bool = 
     file already in its cache is checked here, once per file version
     (:func:`verify_weights_file`); so is a ``weights=`` path whose name carries a hash.
     Files are read with ``torch.load(weights_only=True)``, so a checkpoint that carries
-    pickled code is refused instead of executed, and memory-mapped (``mmap=True``).
+    pickled code is refused instead of executed, and memory-mapped (``mmap=True``);
+    ``.safetensors`` files with safetensors.
 
     Raises
     ------
@@ -394,6 +438,8 @@ def load_state_dict(resolved: ResolvedWeights, spec: ArchSpec, progress: bool = 
             _remember_verified(*_stamp(cached, match.group(1)))
         return state
     verify_weights_file(resolved.path)
+    if resolved.path.lower().endswith(".safetensors"):
+        return _load_safetensors(resolved.path)
     if not _looks_like_torch_save(resolved.path):
         raise WeightsError(
             f"Could not read checkpoint {resolved.path}: it is not a file written by torch.save "
@@ -417,6 +463,22 @@ def load_state_dict(resolved: ResolvedWeights, spec: ArchSpec, progress: bool = 
             "(a mapping of parameter names to tensors, as torch.save(model.state_dict(), path) writes)."
         )
     return loaded
+
+
+def _load_safetensors(path: str) -> dict:
+    """The tensors of a safetensors file (a format that holds tensors only: nothing in it can run code)."""
+    try:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+    except ImportError as error:
+        raise WeightsError(
+            f"Reading {path} needs the safetensors package: pip install 'skvgg[skops]' (or pip install safetensors). "
+            f"Import failed: {error}"
+        ) from error
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"Could not read safetensors checkpoint {path}: {type(error).__name__}: {error}") from error
 
 
 def _load_file(path: str):

@@ -32,11 +32,13 @@ def build_vgg(
         A name from :func:`skvgg.list_archs` or a paper letter (``"A"``, ``"A-LRN"``,
         ``"B"``, ``"C"``, ``"D"``, ``"E"``).
     weights : None, "imagenet", weights enum or its name, path, or state_dict
-        ``None`` initialises randomly; ``"imagenet"`` is torchvision's default ImageNet
-        weights (downloaded through torchvision's cache with its hash check);
-        ``"VGG16_Weights.IMAGENET1K_FEATURES"`` and other enum names pick a specific
-        release; a path loads a local torchvision-format checkpoint with
-        ``torch.load(weights_only=True)``. Keys and shapes are checked strictly.
+        ``None`` initialises randomly; ``"imagenet"`` or ``"DEFAULT"`` is torchvision's
+        default ImageNet weights (downloaded through torchvision's cache with its hash
+        check); every name torchvision's builders accept picks a specific release
+        (``"IMAGENET1K_V1"``, ``"IMAGENET1K_FEATURES"``, ``"VGG16_Weights.IMAGENET1K_V1"``,
+        the enum members); a path loads a local torchvision-format checkpoint, ``.pth``/``.pt``
+        with ``torch.load(weights_only=True)`` or ``.safetensors`` (as
+        :meth:`skvgg.VGGClassifier.save_weights` writes). Keys and shapes are checked strictly.
     num_classes : int, optional
         Width of fc8. By default that of the checkpoint (1000 for ImageNet weights and
         for random initialisation). A different value keeps every pretrained layer but
@@ -58,12 +60,14 @@ def build_vgg(
     Raises
     ------
     ValueError
-        Unknown architecture or weights name, or a checkpoint whose keys or shapes do
-        not match (:class:`~skvgg.weights.WeightsMismatchError` lists missing,
-        unexpected and wrongly shaped entries).
+        Unknown architecture; :class:`~skvgg.weights.WeightsError` for an unknown weights
+        name (listing the valid ones) or a checkpoint whose keys or shapes do not match
+        (:class:`~skvgg.weights.WeightsMismatchError` lists missing, unexpected and
+        wrongly shaped entries).
     OSError
-        :class:`~skvgg.weights.WeightsUnavailableError` when a download fails; its
-        message names the URL, the file and the cache directory to place it in.
+        :class:`~skvgg.weights.WeightsUnavailableError` (also a ``WeightsError``) when a
+        download fails; its message names the URL, the file and the cache directory to
+        place it in.
 
     Examples
     --------

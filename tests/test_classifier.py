@@ -176,7 +176,7 @@ def test_persistence_round_trip_without_pretrained_weights(make, data, tmp_path)
     joblib.dump(clf, path)
     assert path.stat().st_size < 2_000_000  # the 500 MB of unchanged weights are not inside
     loaded = joblib.load(path)
-    assert all(t.device.type == "cpu" for t in loaded._state.values())  # loads on CPU-only machines
+    assert all(isinstance(t, np.ndarray) for t in loaded._state.values())  # numpy: loads on CPU-only machines
     np.testing.assert_array_equal(loaded.predict_proba(X_test), expected)
 
 

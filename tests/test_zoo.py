@@ -346,8 +346,10 @@ def test_weights_names_and_errors():
     for arch in ("C", "A-LRN"):
         with pytest.raises(WeightsError, match=rf"No ImageNet weights are published for configuration {re.escape(arch)}"):
             build_vgg(arch, weights="imagenet")
-    with pytest.raises(WeightsError, match="neither 'imagenet'.*nor an existing checkpoint file"):
+    with pytest.raises(WeightsError, match=r"Unknown weights 'imagenett' for arch='vgg11' \(and no file of that name exists\)"):
         build_vgg("vgg11", weights="imagenett")
+    with pytest.raises(WeightsError, match=r"neither a weights name \('imagenet', 'DEFAULT'.*nor an existing checkpoint file"):
+        build_vgg("vgg11", weights="no/such/file.pth")
     with pytest.raises(WeightsError, match="got int"):
         build_vgg("vgg11", weights=3)
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
