@@ -42,6 +42,9 @@ def featurizer(vgg11_file):
         params.setdefault("arch", "vgg11")
         params.setdefault("weights", vgg11_file)
         params.setdefault("device", "cpu")
+        # The references here are float32 torchvision runs; precision="auto" is bfloat16 on CPUs with
+        # native bf16 (AVX512-BF16, AMX), so the comparisons pin float32 unless a test says otherwise.
+        params.setdefault("precision", "float32")
         return VGGFeaturizer(**params)
 
     return make

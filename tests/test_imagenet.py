@@ -315,7 +315,7 @@ def test_each_protocols_views_are_the_classifiers(monkeypatch, name):
     theirs = VGGClassifier("vgg11", weights=None, **params)
     theirs.preprocessing_ = ours.preprocessings_[0]  # the parts of a fitted classifier that predicting reads
     theirs.classes_ = np.arange(1000)
-    theirs._network = object()  # handed to the recorder only
+    theirs._network = torch.nn.Linear(1, 1)  # handed to the recorder only (a module on the CPU, as the device resolves here)
     image = Image.fromarray(np.random.RandomState(1).randint(0, 256, (260, 300, 3), dtype=np.uint8))
     ours.predict_proba([np.asarray(image)])
     theirs.predict_proba([np.asarray(image)])
