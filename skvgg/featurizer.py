@@ -20,7 +20,7 @@ from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weigh
 from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
+from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import describe, evaluation_groups
 from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
@@ -28,10 +28,6 @@ from .runtime import resolve_device, resolve_precision
 from .weights import resolve_weights
 
 __all__ = ["VGGFeaturizer", "ImageFailureWarning"]
-
-
-class ImageFailureWarning(UserWarning):
-    """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
 
 
 class VGGFeaturizer(TransformerMixin, NetworkEstimator):
