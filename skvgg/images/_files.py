@@ -13,7 +13,7 @@ import re
 
 from .._filesystem import NotRegularFileError, not_regular_reason, open_regular_file
 
-__all__ = ["open_image_file", "os_error_reason", "regular_reason", "stat_path", "url_reason"]
+__all__ = ["open_image_file", "os_error_reason", "path_problem", "regular_reason", "stat_path", "url_reason"]
 
 # scheme://... (RFC 3986 scheme syntax); a Windows drive ("C:\\", "C:/") has no "//".
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -59,6 +59,21 @@ def stat_path(path, fail):
     if reason is not None:
         fail(regular_reason(reason))
     return status
+
+
+def path_problem(path):
+    """Why ``path`` cannot be opened as an image file (missing, a URL, not a regular file...), or None."""
+    problems = []
+
+    def fail(reason, cause=None):
+        problems.append(reason)
+        raise LookupError
+
+    try:
+        stat_path(os.fspath(path), fail)
+    except LookupError:
+        return problems[0]
+    return None
 
 
 def open_image_file(path, fail):

@@ -20,6 +20,7 @@ import io
 import os
 import sys
 from collections.abc import Mapping, Set
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -190,7 +191,7 @@ def shape_of(obj):
     return tuple(int(s) for s in obj.shape)
 
 
-def describe_item(item):
+def describe_item(item: object) -> tuple[str, str | None]:
     """Describe one input item for error messages.
 
     Parameters
@@ -448,7 +449,7 @@ def _dataframe_column(X):
     return None
 
 
-def check_images(X):
+def check_images(X: object) -> list[Any]:
     """Validate an input container and return its items as a list.
 
     Only the container and each item's type, shape and dtype are checked:

@@ -81,7 +81,7 @@ def _pil_key(item, index, max_pixels):
         return digest_fields("pil", item.mode, item.width, item.height, palette, item.tobytes())
 
 
-def image_key(item, index=None, max_pixels="auto"):
+def image_key(item: object, index: int | None = None, max_pixels: int | str | None = "auto") -> str:
     """A stable hex digest identifying an item's image content, for caches.
 
     Parameters

@@ -20,6 +20,7 @@ import csv
 import io
 import os
 import sys
+from collections.abc import Callable, Sequence
 
 from PIL import Image
 
@@ -151,7 +152,9 @@ def _csv_paths(csv_path, path_column):
     return paths
 
 
-def expand_inputs(inputs, path_column=None, report=None):
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike[str]], path_column: str | None = None, report: Callable[[str], object] | None = None
+) -> list[str]:
     """The image paths that command-line inputs name, in order.
 
     Parameters
