@@ -57,6 +57,8 @@ def _identify(head, extension):
         if accept is not None or _registered_extensions().get(extension) == fmt:
             return fmt
         return None
+    if len(head) < _HEADER_BYTES:
+        return None  # the whole file was read, and Pillow does not identify it
     # The header did not fit in the bytes read (a JPEG with large metadata segments): a
     # signature that a plugin accepts still identifies the format.
     prefix = head[:_SIGNATURE_BYTES]
