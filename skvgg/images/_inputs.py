@@ -459,11 +459,13 @@ def check_images(X: object) -> list[Any]:
     ----------
     X : sequence, numpy.ndarray, torch.Tensor, Series or DataFrame
         - a list, tuple, 1-D object array or other re-iterable collection of
-          items (file paths, PIL images, numpy arrays, torch tensors; kinds may
-          be mixed); one-shot iterators (generators, ``map``, file objects:
-          anything whose ``iter(X) is X``) are refused;
+          items (file paths, encoded bytes, binary file objects, image dicts,
+          PIL images, numpy arrays, torch tensors; kinds may be mixed);
+          one-shot iterators (generators, ``map``, text files: anything whose
+          ``iter(X) is X``) are refused;
         - a Series, or a one-column DataFrame (as a ColumnTransformer
-          passes), of items, typically paths;
+          passes), of items, typically paths or binary data (pandas, polars,
+          pyarrow...), or a pyarrow ``Array``/``ChunkedArray``;
         - a 4-D numpy array ``(N, H, W, C)``, C in (1, 3, 4), or ``(N, C, H,
           W)``, C in (1, 3), when the last dimension is not 1, 3 or 4;
         - a 4-D torch tensor ``(N, C, H, W)``, C in (1, 3), or ``(N, H, W,
@@ -477,16 +479,20 @@ def check_images(X: object) -> list[Any]:
     Raises
     ------
     TypeError
-        If X is None, a single path or PIL image (wrap it in a list), not
+        If X is None, a single path, encoded image, file object, image dict or
+        PIL image (wrap it in a list), not
         iterable, a one-shot iterator (pass ``list(X)``), a mapping or a set,
         or holds an item of unsupported type.
     ValueError
-        If X is empty, a DataFrame with other than one column, a 2-D or 3-D
+        If X is empty, a numpy array of fixed-size bytes (dtype ``S``, whose
+        items lose trailing NUL bytes), a DataFrame with other than one column, a 2-D or 3-D
         numeric array or tensor (ambiguous), or a batch with an unsupported
         channel count or dtype.
     ImageInputError
         If an array or tensor item has an unsupported shape or dtype, is
-        zero-size, or a path is empty.
+        zero-size, a path or encoded item is empty, a file object is in text
+        mode, closed or cannot seek, or an image dict holds neither bytes nor
+        a path.
 
     Examples
     --------
