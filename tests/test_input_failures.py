@@ -368,3 +368,21 @@ def test_16bit_decoding_in_threads_leaves_warning_filters_alone(tmp_path):
     expected = ((samples.astype(np.uint32) + 128) // 257).astype(np.uint8)
     for rgb in results:
         np.testing.assert_array_equal(rgb, expected)
+
+
+# -- one EXIF table for PIL images and tensors ---------------------------------------------
+
+
+def test_one_exif_table_for_pil_images_and_tensors():
+    import torch
+
+    from skvgg.images import EXIF_TRANSPOSE, exif_transpose_method, orient_tensor
+
+    pixels = _noise((3, 5, 3), seed=30)
+    tensor = torch.from_numpy(pixels).permute(2, 0, 1)
+    assert sorted(EXIF_TRANSPOSE) == list(range(2, 9))
+    for orientation in range(0, 10):
+        method = exif_transpose_method(orientation)
+        expected = np.asarray(Image.fromarray(pixels).transpose(method)) if method is not None else pixels
+        turned = orient_tensor(tensor, orientation)
+        np.testing.assert_array_equal(turned.permute(1, 2, 0).numpy(), expected, err_msg=str(orientation))

@@ -39,8 +39,8 @@ Internal API
 Other skvgg modules import from ``skvgg.images`` only, never from its underscore
 modules. Besides the public face they may use :func:`is_image_file` (the walk's test),
 :func:`path_problem` (why a path cannot be opened, in words, URLs named as such),
-:data:`EXIF_TRANSPOSE` and :func:`exif_transpose_method` (EXIF orientation, one
-table for CPU and GPU decoding), and ``decode_jpegs`` (torchvision's JPEG decoder,
+:data:`EXIF_TRANSPOSE`, :func:`exif_transpose_method` and :func:`orient_tensor` (EXIF
+orientation: one table for CPU and GPU decoding), and ``decode_jpegs`` (torchvision's JPEG decoder,
 nvJPEG on CUDA; imported on first use, as it needs torch). Regular-file opening,
 atomic writes and content digests, which are not about images, are
 :mod:`skvgg._filesystem`'s. The modules inside, one concept each:
@@ -79,6 +79,7 @@ from ._budget import DECODE_MEMORY_BYTES, DEFAULT_MAX_PIXELS, current_max_pixels
 from ._decode import EXIF_TRANSPOSE as EXIF_TRANSPOSE
 from ._decode import exif_transpose_method as exif_transpose_method
 from ._decode import load_item
+from ._decode import orient_tensor as orient_tensor
 from ._files import path_problem as path_problem
 from ._inputs import ImageInputError, check_images, describe_item
 from ._keys import image_key
@@ -86,7 +87,7 @@ from ._sources import expand_inputs
 from ._sources import is_image_file as is_image_file
 
 #: The internal API: names other skvgg modules may import besides ``__all__`` (see above).
-INTERNAL_API = ("EXIF_TRANSPOSE", "decode_jpegs", "exif_transpose_method", "is_image_file", "path_problem")
+INTERNAL_API = ("EXIF_TRANSPOSE", "decode_jpegs", "exif_transpose_method", "is_image_file", "orient_tensor", "path_problem")
 
 # Shown and pickled under the package's public name.
 ImageInputError.__module__ = __name__

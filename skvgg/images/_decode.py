@@ -60,6 +60,7 @@ __all__ = [
     "load_path",
     "load_pil",
     "object_lock",
+    "orient_tensor",
 ]
 
 # Floats a hair outside [0, 1] are rounding error of float arithmetic (e.g. a
@@ -85,6 +86,24 @@ EXIF_TRANSPOSE = {
 def exif_transpose_method(orientation):
     """The :class:`PIL.Image.Transpose` for an EXIF orientation (1-8), or None (upright, unknown)."""
     return EXIF_TRANSPOSE.get(orientation)
+
+
+# Each PIL transpose on a (..., H, W) tensor (tensor methods only: no torch import here).
+_TENSOR_TRANSPOSE = {
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda t: t.flip(-1),
+    Image.Transpose.ROTATE_180: lambda t: t.flip(-2, -1),
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda t: t.flip(-2),
+    Image.Transpose.TRANSPOSE: lambda t: t.transpose(-2, -1),
+    Image.Transpose.ROTATE_270: lambda t: t.rot90(-1, (-2, -1)),  # a quarter turn clockwise
+    Image.Transpose.TRANSVERSE: lambda t: t.rot90(2, (-2, -1)).transpose(-2, -1),
+    Image.Transpose.ROTATE_90: lambda t: t.rot90(1, (-2, -1)),  # a quarter turn counter-clockwise
+}
+
+
+def orient_tensor(image, orientation):
+    """A ``(C, H, W)`` tensor turned upright by its EXIF orientation, as :data:`EXIF_TRANSPOSE` turns PIL images."""
+    method = EXIF_TRANSPOSE.get(orientation)
+    return image if method is None else _TENSOR_TRANSPOSE[method](image)
 
 
 # Striped locks: one per object would need weak references, which not every object
