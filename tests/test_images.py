@@ -1039,3 +1039,30 @@ def test_dataframes_of_other_libraries_via_narwhals(tmp_path):
         check_images(pa.table({"path": pa.array([], pa.string())}))
     # pandas keeps its own route (works without narwhals) and gives the same items.
     assert check_images(pd.DataFrame({"path": paths})) == check_images(table)
+
+
+def test_other_modules_use_only_the_input_packages_stated_api():
+    # skvgg/images/__init__.py states what siblings may import: __all__ and INTERNAL_API; its
+    # underscore modules are its own, and no private name crosses a module boundary.
+    import ast
+    from pathlib import Path
+
+    import skvgg.images
+
+    allowed = set(skvgg.images.__all__) | set(skvgg.images.INTERNAL_API)
+    assert all(hasattr(skvgg.images, name) for name in allowed)
+    root = Path(skvgg.images.__file__).parent.parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        inside = path.parent.name == "images"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.level or not node.module:
+                continue
+            parts = node.module.split(".")
+            if "images" in parts and not inside:
+                if parts[-1] != "images":
+                    offenders.append(f"{path.name}: from {node.module}")
+                offenders += [f"{path.name}: {a.name}" for a in node.names if a.name not in allowed]
+            if inside:
+                offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []
