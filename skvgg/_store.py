@@ -17,12 +17,11 @@ readers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 from pathlib import Path
 
-from ._filesystem import atomic_write
+from ._filesystem import atomic_write, digest_fields
 
 __all__ = ["PART", "MANIFEST", "run_fingerprint", "part_name", "atomic_write", "write_part", "finish", "check_directory"]
 
@@ -59,12 +58,7 @@ def _identity(item) -> str:
 
 
 def part_name(index: int, run: str, items) -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(run.encode())
-    for item in items:
-        digest.update(_identity(item).encode())
-        digest.update(b"\0")
-    return f"part-{index:06d}-{digest.hexdigest()}.parquet"
+    return f"part-{index:06d}-{digest_fields(run, *map(_identity, items), digest_size=8)}.parquet"
 
 
 def write_part(estimator, digest, method, part, offset, directory, index, run, names):
