@@ -286,13 +286,15 @@ def test_the_walk_takes_every_file_pillow_identifies(tmp_path):
     (root / "README").write_text("P6 is a PPM magic number, but this is text\n")
     (root / "nested" / "blob.bin").write_bytes(np.random.default_rng(0).bytes(5000))
     (root / "empty").write_bytes(b"")
+    # Pillow identifies HDF5 (a stub: it cannot decode it) by extension and signature: not an image.
+    (root / "weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(5000))
     (root / "loop").symlink_to(root)  # a link back up the tree is walked once
     messages = []
     paths = expand_inputs([str(root)], report=messages.append)
     assert paths == sorted(taken)
     (message,) = messages
-    assert "skipped 4 file(s)" in message and "Pillow does not identify as images" in message
-    for name in ("'notes.txt'", "'README'", "'nested/blob.bin'", "'empty'"):
+    assert "skipped 5 file(s)" in message and "Pillow does not identify as images" in message
+    for name in ("'notes.txt'", "'README'", "'nested/blob.bin'", "'empty'", "'weights.h5'"):
         assert name in message
     # Every file taken decodes.
     for path in paths:

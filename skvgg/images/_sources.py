@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from .._filesystem import open_regular_file
 from ._budget import open_image
@@ -37,10 +37,31 @@ _SIGNATURE_BYTES = 16  # what PIL.Image.open gives its plugins' accept() functio
 _SHOWN_SKIPPED = 10
 
 
-def _registered_extensions():
-    """Extension -> format for every format Pillow can open (lowercase, with the dot)."""
+def _readable_formats():
+    """The formats Pillow opens *and decodes* here.
+
+    Left out: stub formats, which Pillow identifies but cannot decode without a handler the
+    application registers (HDF5, GRIB, BUFR, WMF: a folder of ``.h5`` files is not a folder
+    of images), and EPS/PS without Ghostscript.
+    """
     Image.init()
-    return {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    readable = {
+        fmt
+        for fmt, (factory, _) in Image.OPEN.items()
+        if not (isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile))
+    }
+    if "EPS" in readable:
+        from PIL import EpsImagePlugin
+
+        if not EpsImagePlugin.has_ghostscript():
+            readable.discard("EPS")
+    return readable
+
+
+def _registered_extensions():
+    """Extension -> format for every format Pillow can read here (lowercase, with the dot)."""
+    readable = _readable_formats()
+    return {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in readable}
 
 
 def _identify(head, extension):
@@ -50,9 +71,11 @@ def _identify(head, extension):
             fmt = img.format
     except Exception:  # noqa: BLE001 - Pillow's plugins raise many types on foreign data
         fmt = None
-    Image.init()
+    readable = _readable_formats()
     if fmt is not None:
-        _, accept = Image.OPEN.get(fmt, (None, None))
+        if fmt not in readable:
+            return None
+        _, accept = Image.OPEN[fmt]
         # Formats without a signature (Pillow tries them on any data) count only under their own extension.
         if accept is not None or _registered_extensions().get(extension) == fmt:
             return fmt
@@ -63,6 +86,8 @@ def _identify(head, extension):
     # signature that a plugin accepts still identifies the format.
     prefix = head[:_SIGNATURE_BYTES]
     for fmt, (_, accept) in Image.OPEN.items():
+        if fmt not in readable:
+            continue
         try:
             if accept is not None and accept(prefix):
                 return fmt
