@@ -331,6 +331,33 @@ def test_the_walk_reports_on_stderr_by_default(tmp_path, capsys):
     assert "skipped 1 file(s)" in capsys.readouterr().err
 
 
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path):
+    """chmod 0 on a subfolder; as root, run without CAP_DAC_OVERRIDE (as test_cache does)."""
+    import shutil
+    import subprocess
+    import sys
+
+    _save(tmp_path / "a.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _save(locked / "b.png")
+    script = "import sys; from skvgg.images import expand_inputs; print(expand_inputs([sys.argv[1]]))"
+    command = [sys.executable, "-c", script, str(tmp_path)]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv (to drop CAP_DAC_OVERRIDE) is not installed")
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--", *command]
+    locked.chmod(0)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([str(tmp_path / "a.png")])
+    assert f"cannot list folder {locked} (Permission denied)" in result.stderr
+
+
 def test_a_folder_without_images_is_an_error(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="holds no image files"):

@@ -114,10 +114,13 @@ def is_image_file(path) -> bool:
     return bool(head) and _identify(head, extension) is not None
 
 
-def _walk(directory):
-    """Regular files under ``directory``, symbolic links followed, each folder visited once."""
+def _walk(directory, unreadable):
+    """Regular files under ``directory``, symbolic links followed, each folder visited once.
+
+    Folders that cannot be listed are appended to ``unreadable`` (``os.walk`` would skip them silently).
+    """
     seen = set()
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True, onerror=unreadable.append):
         status = os.stat(dirpath)
         if (status.st_dev, status.st_ino) in seen:  # a link back up the tree
             dirnames[:] = []
@@ -128,9 +131,11 @@ def _walk(directory):
 
 
 def _walk_images(directory, report):
-    found, skipped = [], []
-    for path in sorted(_walk(directory)):
+    found, skipped, unreadable = [], [], []
+    for path in sorted(_walk(directory, unreadable)):
         (found if is_image_file(path) else skipped).append(path)
+    for error in unreadable:
+        report(f"skvgg: cannot list folder {error.filename} ({error.strerror or error}): its files are not read")
     if skipped:
         shown = ", ".join(repr(os.path.relpath(p, directory)) for p in skipped[:_SHOWN_SKIPPED])
         more = f" and {len(skipped) - _SHOWN_SKIPPED} more" if len(skipped) > _SHOWN_SKIPPED else ""
