@@ -15,14 +15,14 @@ import importlib.util
 _EXPORTS = {
     # estimators
     "classifier": ("TrainingInterrupted", "VGGClassifier"),
-    "featurizer": ("ImageFailureWarning", "VGGFeaturizer"),
+    "featurizer": ("VGGFeaturizer",),
     # networks
     "architectures": ("list_archs", "resolve_arch"),
     "network": ("VGG",),
     "zoo": ("build_vgg",),
     "weights": ("Preprocessing", "WeightsCorruptedError", "WeightsError", "WeightsMismatchError", "WeightsUnavailableError"),
     # errors, warnings and cache controls
-    "images": ("ImageInputError",),
+    "images": ("ImageFailureWarning", "ImageInputError"),
     "datasets._base": ("DatasetDownloadError", "DatasetFormatError", "DatasetNotFoundError"),
     "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning", "clear_memory_cache"),
     "runtime": ("clear_network_cache",),
