@@ -415,3 +415,34 @@ def test_one_exif_table_for_pil_images_and_tensors():
         expected = np.asarray(Image.fromarray(pixels).transpose(method)) if method is not None else pixels
         turned = orient_tensor(tensor, orientation)
         np.testing.assert_array_equal(turned.permute(1, 2, 0).numpy(), expected, err_msg=str(orientation))
+
+
+def test_torchvision_decoders_match_the_public_functions_without_their_notice(tmp_path):
+    import torch
+    import torchvision.io
+
+    from skvgg.images import decode_jpegs
+    from skvgg.images._tvio import decode_unchanged
+
+    png, _ = _png16_rgb(4, 3, seed=2)
+    jpegs = [torch.frombuffer(bytearray(blob), dtype=torch.uint8) for blob in _two_jpegs()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = decode_unchanged(torch.frombuffer(bytearray(png), dtype=torch.uint8))
+        ours_jpegs = decode_jpegs(jpegs, "cpu")
+    assert not caught, [str(w.message) for w in caught]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        theirs = torchvision.io.decode_image(torch.frombuffer(bytearray(png), dtype=torch.uint8))
+        theirs_jpegs = torchvision.io.decode_jpeg(jpegs, mode=torchvision.io.ImageReadMode.RGB)
+    assert ours.dtype == torch.uint16 and torch.equal(ours.view(torch.int16), theirs.view(torch.int16))
+    assert len(ours_jpegs) == 2 and all(torch.equal(a, b) for a, b in zip(ours_jpegs, theirs_jpegs))
+
+
+def _two_jpegs():
+    out = []
+    for seed in (1, 2):
+        buffer = io.BytesIO()
+        Image.fromarray(_noise((6, 7, 3), seed)).save(buffer, "JPEG")
+        out.append(buffer.getvalue())
+    return out
