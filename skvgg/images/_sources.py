@@ -58,10 +58,23 @@ def _readable_formats():
     return readable
 
 
-def _registered_extensions():
-    """Extension -> format for every format Pillow can read here (lowercase, with the dot)."""
-    readable = _readable_formats()
-    return {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in readable}
+_REGISTRY_SEEN = {}  # Pillow's plugin registry (as a key) -> (readable formats, their extensions)
+
+
+def _readable():
+    """(readable formats, extension -> format), computed once per state of Pillow's registry.
+
+    Not once per file of a walk; a plugin registered later (pillow-heif's) is still seen.
+    """
+    Image.init()
+    state = (tuple(Image.ID), len(Image.EXTENSION))
+    known = _REGISTRY_SEEN.get(state)
+    if known is None:
+        formats = _readable_formats()
+        extensions = {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in formats}
+        _REGISTRY_SEEN.clear()
+        known = _REGISTRY_SEEN[state] = (formats, extensions)
+    return known
 
 
 def _identify(head, extension):
@@ -71,13 +84,13 @@ def _identify(head, extension):
             fmt = img.format
     except Exception:  # noqa: BLE001 - Pillow's plugins raise many types on foreign data
         fmt = None
-    readable = _readable_formats()
+    readable, extensions = _readable()
     if fmt is not None:
         if fmt not in readable:
             return None
         _, accept = Image.OPEN[fmt]
         # Formats without a signature (Pillow tries them on any data) count only under their own extension.
-        if accept is not None or _registered_extensions().get(extension) == fmt:
+        if accept is not None or extensions.get(extension) == fmt:
             return fmt
         return None
     if len(head) < _HEADER_BYTES:
@@ -105,7 +118,7 @@ def is_image_file(path) -> bool:
         if not os.path.isfile(path):
             return False
         extension = os.path.splitext(os.fspath(path))[1].lower()
-        if extension in _registered_extensions():
+        if extension in _readable()[1]:
             return True
         with open_regular_file(path) as fp:
             head = fp.read(_HEADER_BYTES)
