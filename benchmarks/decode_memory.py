@@ -115,12 +115,12 @@ def release_free_memory():
 
 def child(paths: list[str], workers: int | None, unlimited: bool, decode_only: bool) -> None:
     """One measurement, in its own process: print a JSON line."""
-    import skvgg._budget
+    import skvgg.images._budget
     from skvgg import Preprocessing, VGGFeaturizer
     from skvgg.pipeline import batched_groups, evaluation_groups
 
     if unlimited:
-        skvgg._budget._GATE = skvgg._budget._MemoryGate(2**62)
+        skvgg.images._budget._GATE = skvgg.images._budget._MemoryGate(2**62)
     if decode_only:
         # The pipeline's decoding and view cutting alone, as the featurizer runs them.
         def run(items):

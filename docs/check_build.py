@@ -21,24 +21,8 @@ DOCS = Path(__file__).resolve().parent
 # The checkout's skvgg first, as docs/conf.py does: the check is of the sources beside it.
 sys.path.insert(0, str(DOCS.parent))
 
-#: The modules whose ``__all__`` is skvgg's public API: those tests/test_packaging.py holds to
-#: full type hints, and the figures. The other modules' ``__all__`` list their names for the
-#: package's own use (the image pipeline, views, runtime, GPU decoding).
-PUBLIC_MODULES = (
-    "skvgg",
-    "skvgg.architectures",
-    "skvgg.network",
-    "skvgg.weights",
-    "skvgg.cache",
-    "skvgg.zoo",
-    "skvgg.datasets",
-    "skvgg.model_selection",
-    "skvgg.metrics",
-    "skvgg.experiments",
-    "skvgg.dask",
-    "skvgg.plotting",
-    "skvgg.testing",
-)
+from skvgg._api import PUBLIC_MODULES  # noqa: E402 - the one list (after the path insert above)
+
 MIN_EXAMPLES = 6
 MIN_FIGURES = 6
 #: Drawn by docs/figures.py when the build starts (its FIGURE_FILES) and shown by the user guide's pages.

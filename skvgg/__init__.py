@@ -15,7 +15,7 @@ import importlib.util
 _EXPORTS = {
     # estimators
     "classifier": ("TrainingInterrupted", "VGGClassifier"),
-    "featurizer": ("ImageFailureWarning", "VGGFeaturizer"),
+    "featurizer": ("VGGFeaturizer",),
     "imagenet": ("VGGImageNetClassifier",),
     # networks
     "architectures": ("list_archs", "resolve_arch"),
@@ -23,7 +23,7 @@ _EXPORTS = {
     "zoo": ("build_vgg",),
     "weights": ("Preprocessing", "WeightsCorruptedError", "WeightsError", "WeightsMismatchError", "WeightsUnavailableError"),
     # errors, warnings and cache controls
-    "images": ("ImageInputError",),
+    "images": ("ImageFailureWarning", "ImageInputError"),
     "datasets._base": ("DatasetDownloadError", "DatasetFormatError", "DatasetNotFoundError"),
     "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning", "clear_memory_cache"),
     "runtime": ("clear_network_cache",),

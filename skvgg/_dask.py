@@ -112,7 +112,7 @@ def check_input(X) -> None:
     if is_dask_collection(X):
         _as_partitioned(X, count=False)
     else:
-        from ._inputs import check_images
+        from .images import check_images
 
         check_images(X)
 
@@ -477,7 +477,7 @@ def gather(estimator, method, X, settings: Distribute):
     """``estimator.<method>(X)`` for a plain ``X``, computed on the cluster and gathered here."""
     from sklearn.utils.validation import check_is_fitted
 
-    from ._inputs import check_images
+    from .images import check_images
 
     check_is_fitted(estimator)
     items = check_images(X)
@@ -491,7 +491,7 @@ def gather(estimator, method, X, settings: Distribute):
     if hasattr(estimator, "failures_"):  # as the local call leaves it, and with its warning
         estimator.failures_ = failures
         if failures:
-            from .featurizer import ImageFailureWarning
+            from .images import ImageFailureWarning
 
             listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in failures)
             warnings.warn(

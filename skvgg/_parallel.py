@@ -1,7 +1,7 @@
 """An ordered thread pool for the image pipeline: decode the next images while the network runs.
 
 :func:`parallel_map` is used by :func:`skvgg.pipeline.batched_groups` only; it knows
-nothing about images (the decoding scope and pixel budget are :mod:`skvgg._budget`'s).
+nothing about images (the decoding scope and pixel budget are :mod:`skvgg.images`').
 """
 
 from __future__ import annotations

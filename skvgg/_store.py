@@ -17,12 +17,11 @@ readers.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import re
-import secrets
 from pathlib import Path
+
+from ._filesystem import atomic_write, digest_fields
 
 __all__ = ["PART", "MANIFEST", "run_fingerprint", "part_name", "atomic_write", "write_part", "finish", "check_directory"]
 
@@ -59,37 +58,7 @@ def _identity(item) -> str:
 
 
 def part_name(index: int, run: str, items) -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(run.encode())
-    for item in items:
-        digest.update(_identity(item).encode())
-        digest.update(b"\0")
-    return f"part-{index:06d}-{digest.hexdigest()}.parquet"
-
-
-def atomic_write(target: Path, write) -> None:
-    """``write(temporary)`` into a hidden file beside ``target``, flushed to disk, then renamed into place.
-
-    The rename is atomic within a folder: ``target`` is either absent (or as it was) or
-    complete, even when the writer is killed or the disk fills up while writing.
-    """
-    target = Path(target)
-    temporary = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        write(temporary)
-        descriptor = os.open(temporary, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)  # the data on disk before the name points at it
-        finally:
-            os.close(descriptor)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    return f"part-{index:06d}-{digest_fields(run, *map(_identity, items), digest_size=8)}.parquet"
 
 
 def write_part(estimator, digest, method, part, offset, directory, index, run, names):

@@ -17,8 +17,9 @@ __all__ = ["ImageCollection", "StrPath", "WeightsSpec"]
 #: A file system path as ``open`` accepts it.
 StrPath = str | os.PathLike[str]
 
-#: The images of ``X``: a sequence of image files (paths), PIL images or arrays; a 4-D
-#: array or tensor; a pandas or narwhals Series, or one-column DataFrame, of paths.
+#: The images of ``X``: a sequence of image files (paths), encoded bytes, binary file objects,
+#: image dicts, PIL images or arrays; a 4-D array or tensor; a pandas or narwhals Series, or
+#: one-column DataFrame, of paths or binary data (see :mod:`skvgg.images`).
 #: One-shot iterators (generators, ``map``) are iterable too but refused at run time.
 ImageCollection = Iterable[Any]
 

@@ -131,7 +131,7 @@ def featurize_to_parquet(
             dask = _dask.require("dask", "featurize_to_parquet on a dask collection")
             client = client or _active_client()
         else:
-            from ._inputs import check_images
+            from .images import check_images
 
             partitions = _dask.list_partitions(check_images(X), partition_size)
         delayed, _ = _dask.tasks(
@@ -163,7 +163,7 @@ def _write_here(estimator, X, directory, partition_size, run, names, verbose):
     """The parts described in this process, one after another (no dask needed)."""
     from tqdm.auto import tqdm
 
-    from ._inputs import check_images
+    from .images import check_images
 
     partitions = _dask.list_partitions(check_images(X), partition_size)
     copy_, digest = _dask.shipped(estimator)

@@ -19,7 +19,7 @@ from ._typing import ImageCollection
 from ._warnings import log, warn
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
+from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import describe, evaluation_groups
 from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
@@ -48,10 +48,6 @@ def _same(a, b) -> bool:
         return bool(a == b)
     except (TypeError, ValueError, RuntimeError):
         return False
-
-
-class ImageFailureWarning(UserWarning):
-    """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
 
 
 class VGGFeaturizer(TransformerMixin, NetworkEstimator):

@@ -31,8 +31,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as F2
 
-from ._tvio import decode_jpegs
-from .images import DEFAULT_MAX_PIXELS, current_max_pixels, decoding
+from .images import DEFAULT_MAX_PIXELS, current_max_pixels, decode_jpegs, decoding
 from .pipeline import ViewGroup
 from .views import crop_with_mirror
 

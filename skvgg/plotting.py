@@ -12,7 +12,11 @@ function is called, not when this module is imported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "plot_average_precision",
@@ -63,8 +67,14 @@ def _mean_std_lines(ax, x, scores, *, fmt="o-"):
 
 
 def plot_learning_curve(
-    train_sizes, scores, *, ax=None, xlabel="training images per class", ylabel="test accuracy (%)", title=None
-):
+    train_sizes: ArrayLike,
+    scores: Mapping[str, ArrayLike],
+    *,
+    ax: Any = None,
+    xlabel: str = "training images per class",
+    ylabel: str = "test accuracy (%)",
+    title: str | None = None,
+) -> Any:
     """Score against the number of training images, one line per feature set, with error bars.
 
     Parameters
@@ -109,7 +119,14 @@ def plot_learning_curve(
     return ax
 
 
-def plot_scale_effect(scales, scores, *, ax=None, ylabel="score (%)", title=None):
+def plot_scale_effect(
+    scales: Sequence[str | int],
+    scores: Mapping[str, ArrayLike],
+    *,
+    ax: Any = None,
+    ylabel: str = "score (%)",
+    title: str | None = None,
+) -> Any:
     """Score against the test scales Q of dense evaluation, one line per setting.
 
     Parameters
@@ -139,7 +156,7 @@ def plot_scale_effect(scales, scores, *, ax=None, ylabel="score (%)", title=None
     return ax
 
 
-def plot_history(history, *, axes=None):
+def plot_history(history: Sequence[Mapping[str, Any]], *, axes: Any = None) -> Any:
     """The fine-tuning curves of :attr:`VGGClassifier.history_ <skvgg.VGGClassifier>`.
 
     Left: the training loss (and the held-out loss when there is one) per epoch; right:
@@ -202,7 +219,7 @@ def plot_history(history, *, axes=None):
     return loss_ax.figure
 
 
-def plot_average_precision(ap, class_names, *, ax=None, title=None):
+def plot_average_precision(ap: ArrayLike, class_names: Sequence[str], *, ax: Any = None, title: str | None = None) -> Any:
     """Per-class average precision as horizontal bars, with the mean (the mAP) as a line.
 
     Parameters
@@ -252,7 +269,15 @@ def plot_average_precision(ap, class_names, *, ax=None, title=None):
     return ax
 
 
-def plot_precision_recall(y_true, y_score, class_names, *, classes=None, ax=None, title=None):
+def plot_precision_recall(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    class_names: Sequence[str],
+    *,
+    classes: Sequence[str] | None = None,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
     """Precision-recall curves of some classes of a multi-label problem (VOC style).
 
     Entries marked 0 in the devkit's encoding (``y_true`` holds 1 present, 0 difficult,
@@ -312,7 +337,15 @@ def plot_precision_recall(y_true, y_score, class_names, *, classes=None, ax=None
     return ax
 
 
-def plot_embedding(X, y, *, ax=None, perplexity=None, random_state=0, title=None):
+def plot_embedding(
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    ax: Any = None,
+    perplexity: float | None = None,
+    random_state: int | None = 0,
+    title: str | None = None,
+) -> Any:
     """A 2-D t-SNE embedding of descriptors, one colour per class.
 
     Parameters
@@ -358,7 +391,7 @@ def plot_embedding(X, y, *, ax=None, perplexity=None, random_state=0, title=None
     return ax
 
 
-def plot_transfer(results, *, title=None):
+def plot_transfer(results: Mapping[str, Any], *, title: str | None = None) -> Any:
     """The figure of :func:`skvgg.experiments.run_transfer`'s results (``skvgg transfer --plot``).
 
     VOC: per-class AP bars and the precision-recall curves of the five classes of highest AP.

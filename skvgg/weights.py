@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from ._filesystem import atomic_write
 from ._preprocessing import Preprocessing
 from ._typing import StrPath, WeightsSpec
 from .architectures import ArchSpec
@@ -315,17 +316,11 @@ def _remember_verified(real: str, stamp: tuple, sha256: str | None = None) -> No
         _verified[real] = stamp
     memo = {"path": real, "size": stamp[0], "mtime_ns": stamp[1], "sha256_prefix": stamp[2], "sha256": sha256}
     target = _memo_file(real)
-    tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(memo, f)
-        os.replace(tmp, target)
+        atomic_write(target, lambda temporary: temporary.write_text(json.dumps(memo), encoding="utf-8"), durable=False)
     except OSError:  # read-only TORCH_HOME: the in-process memo still spares re-hashing here
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def _stamp(path: str, prefix: str) -> tuple[str, tuple]:

@@ -24,7 +24,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sklearn.datasets import load_sample_images
 from torchvision import transforms as T
 
-import skvgg._budget
+import skvgg.images._budget
 import skvgg.pipeline
 import skvgg.views
 from skvgg import ImageInputError, Preprocessing, VGGClassifier, VGGFeaturizer
@@ -464,8 +464,8 @@ def test_decoding_threads_share_a_bounded_allowance(tmp_path, monkeypatch):
         Image.fromarray(np.full((300, 400, 3), 40 * i, np.uint8)).save(path)
         paths.append(path)
     one_image = 300 * 400 * 4  # Pillow stores RGB in 4 bytes per pixel
-    gate = skvgg._budget._MemoryGate(int(2.5 * one_image))
-    monkeypatch.setattr(skvgg._budget, "_GATE", gate)
+    gate = skvgg.images._budget._MemoryGate(int(2.5 * one_image))
+    monkeypatch.setattr(skvgg.images._budget, "_GATE", gate)
     peak = []
     original_acquire = gate.acquire
 
@@ -486,8 +486,8 @@ def test_decoding_threads_share_a_bounded_allowance(tmp_path, monkeypatch):
     assert max(peak) <= 2 * one_image < gate.capacity  # at most two decoded at once
     assert gate.in_use == 0  # everything given back
     # An image larger than the whole allowance is decoded alone, not refused or deadlocked.
-    small_gate = skvgg._budget._MemoryGate(one_image // 3)
-    monkeypatch.setattr(skvgg._budget, "_GATE", small_gate)
+    small_gate = skvgg.images._budget._MemoryGate(one_image // 3)
+    monkeypatch.setattr(skvgg.images._budget, "_GATE", small_gate)
     batches = finishes(lambda: list(batched_groups(paths, range(6), make_groups, batch_size=2, num_workers=4)))
     assert sum(len(b.units) for b in batches) == 6 and small_gate.in_use == 0
 

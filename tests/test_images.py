@@ -565,9 +565,13 @@ def test_tensor_values():
 
 
 def test_unsupported_item_types():
-    for item, name in [({"a": 1}, "dict"), (3, "int"), (b"/x.jpg", "bytes")]:
+    for item, name in [({"a": 1}, "dict"), (3, "int"), (1.5, "float"), ({1, 2}, "set")]:
         with pytest.raises(TypeError, match=rf"^X\[2\] \(object of type {name}\): unsupported item type {name}"):
             load_rgb(item, index=2)
+    # bytes are encoded images since the input package took them (they were refused before):
+    # not-an-image bytes fail as a file of those bytes would, naming the item.
+    with pytest.raises(ImageInputError, match=r"^X\[2\] \(bytes of 6 bytes\): not a recognised image file"):
+        load_rgb(b"/x.jpg", index=2)
     with pytest.raises(TypeError, match=r"X\[0\] \(None\): missing value"):
         load_rgb(None, index=0)
 
@@ -974,17 +978,17 @@ def test_16bit_tiff_layouts_exact(tmp_path, compression, predictor, planar, chan
 
 def test_16bit_png_route_is_torchvision(tmp_path, monkeypatch):
     # The colour 16-bit PNGs are decoded by torchvision (uint16), not by Pillow's 8-bit reading.
-    import torchvision.io
+    import skvgg.images._tvio as tvio
 
     calls = []
-    original = torchvision.io.decode_image
+    original = tvio.decode_unchanged
 
     def recording(*args, **kwargs):
         out = original(*args, **kwargs)
         calls.append(out.dtype)
         return out
 
-    monkeypatch.setattr(torchvision.io, "decode_image", recording)
+    monkeypatch.setattr(tvio, "decode_unchanged", recording)
     samples = noise((3, 4, 3), seed=2, high=65536, dtype=np.uint16)
     path = tmp_path / "rgb16.png"
     path.write_bytes(png16(samples, 2))
@@ -1011,7 +1015,7 @@ def test_no_pillow_private_attributes_in_the_sources():
 
 
 def test_pillow_limit_is_restored_and_serialised(tmp_path):
-    import skvgg._budget as budget
+    import skvgg.images._budget as budget
 
     before = Image.MAX_IMAGE_PIXELS
     with budget.pillow_limit_lifted():
@@ -1035,3 +1039,30 @@ def test_dataframes_of_other_libraries_via_narwhals(tmp_path):
         check_images(pa.table({"path": pa.array([], pa.string())}))
     # pandas keeps its own route (works without narwhals) and gives the same items.
     assert check_images(pd.DataFrame({"path": paths})) == check_images(table)
+
+
+def test_other_modules_use_only_the_input_packages_stated_api():
+    # skvgg/images/__init__.py states what siblings may import: __all__ and INTERNAL_API; its
+    # underscore modules are its own, and no private name crosses a module boundary.
+    import ast
+    from pathlib import Path
+
+    import skvgg.images
+
+    allowed = set(skvgg.images.__all__) | set(skvgg.images.INTERNAL_API)
+    assert all(hasattr(skvgg.images, name) for name in allowed)
+    root = Path(skvgg.images.__file__).parent.parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        inside = path.parent.name == "images"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not node.level or not node.module:
+                continue
+            parts = node.module.split(".")
+            if "images" in parts and not inside:
+                if parts[-1] != "images":
+                    offenders.append(f"{path.name}: from {node.module}")
+                offenders += [f"{path.name}: {a.name}" for a in node.names if a.name not in allowed]
+            if inside:
+                offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []

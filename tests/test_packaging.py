@@ -12,23 +12,11 @@ import typing
 import pytest
 
 import skvgg
+
+# The public API: everything the package and its public submodules export (the one list).
+from skvgg._api import PUBLIC_MODULES  # noqa: E402
 from skvgg._version import UNKNOWN, package_version, source_tree_version
 
-# The public API: everything the package and its public submodules export.
-PUBLIC_MODULES = (
-    "skvgg",
-    "skvgg.datasets",
-    "skvgg.metrics",
-    "skvgg.model_selection",
-    "skvgg.experiments",
-    "skvgg.testing",
-    "skvgg.zoo",
-    "skvgg.network",
-    "skvgg.weights",
-    "skvgg.architectures",
-    "skvgg.cache",
-    "skvgg.dask",
-)
 # scikit-learn's convention: estimators' __init__ parameters are described by the docstring and
 # checked by _parameter_constraints at fit, not annotated.
 UNANNOTATED_INIT = {"VGGFeaturizer", "VGGClassifier", "VGGImageNetClassifier"}

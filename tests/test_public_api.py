@@ -5,8 +5,10 @@ import importlib
 import pytest
 
 import skvgg
+from skvgg._api import PUBLIC_MODULES
 
-PUBLIC_MODULES = ("skvgg", "skvgg.datasets", "skvgg.metrics", "skvgg.model_selection", "skvgg.experiments")
+# The top level and the task submodules: no name in two of them.
+TASK_MODULES = ("skvgg", "skvgg.datasets", "skvgg.metrics", "skvgg.model_selection", "skvgg.experiments")
 
 
 def test_top_level_holds_estimators_networks_errors_warnings_and_cache_controls():
@@ -63,10 +65,26 @@ def test_datasets_metrics_and_splitters_live_only_in_their_submodule(name, modul
 
 def test_every_public_name_has_one_import_path():
     owners = {}
-    for module_name in PUBLIC_MODULES:
+    for module_name in TASK_MODULES:
         module = importlib.import_module(module_name)
         for name in module.__all__:
             getattr(module, name)  # listed names exist
             owners.setdefault(name, []).append(module_name)
     shared = {name: modules for name, modules in owners.items() if len(modules) > 1}
     assert shared == {}
+
+
+def test_a_name_in_several_public_modules_is_one_object():
+    # Re-exports (skvgg.build_vgg is skvgg.zoo.build_vgg) are allowed, homonyms are not.
+    assert set(TASK_MODULES) <= set(PUBLIC_MODULES) and "skvgg.images" in PUBLIC_MODULES
+    objects = {}
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            objects.setdefault(name, []).append((module_name, getattr(module, name)))
+    for name, found in objects.items():
+        first = found[0][1]
+        for module, obj in found[1:]:
+            # skvgg.testing keeps its own copies of constants (VOC_CLASSES): an independent oracle
+            # for the code it tests, equal by value.
+            assert obj is first or (module == "skvgg.testing" and obj == first), (name, [m for m, _ in found])

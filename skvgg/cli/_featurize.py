@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 import warnings
@@ -122,55 +121,26 @@ def add_parser(commands) -> None:
 
 
 def _expand_inputs(inputs: list[str], path_column: str | None) -> list[str]:
-    """Image files, directories (searched recursively) and CSV files of paths, in order."""
-    import pandas as pd
+    """Image files, directories (walked for what Pillow identifies) and CSV files of paths, in order.
 
-    from ..datasets import IMG_EXTENSIONS
+    The rules are :func:`skvgg.images.expand_inputs`'s; skipped files are named on stderr.
+    """
+    from ..images import expand_inputs
 
-    paths: list[str] = []
-    for text in inputs:
-        entry = Path(text)
-        if entry.is_dir():
-            found = sorted(str(p) for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS)
-            if not found:
-                raise CommandError(f"directory {text} holds no image files ({', '.join(IMG_EXTENSIONS)})")
-            paths.extend(found)
-        elif entry.suffix.lower() == ".csv":
-            if not entry.is_file():
-                raise CommandError(f"CSV file {text} not found")
-            table = pd.read_csv(entry)
-            column = path_column or ("path" if "path" in table.columns else None)
-            if column is None and table.shape[1] == 1:
-                column = table.columns[0]
-            if column not in table.columns:
-                raise CommandError(
-                    f"{text} has columns {list(table.columns)}; name the one holding image paths with --path-column"
-                )
-            for value in table[column]:
-                if not isinstance(value, str) or not value:
-                    raise CommandError(f"{text}: column {column!r} holds {value!r}, expected image paths")
-                candidate = Path(value)
-                # Relative paths in a CSV are relative to the CSV file, as users write them.
-                if not candidate.is_absolute() and not candidate.exists():
-                    candidate = entry.parent / candidate
-                paths.append(str(candidate))
-        else:
-            paths.append(text)
-    if not paths:
-        raise CommandError("no input images")
-    return paths
+    try:
+        return expand_inputs(inputs, path_column)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _check_inputs_exist(paths: list[str]) -> None:
-    """Fail before describing anything when a listed file is missing (with --on-error raise)."""
+    """Fail before describing anything when a listed file cannot be opened (with --on-error raise)."""
+    from ..images import path_problem
+
     for index, path in enumerate(paths):
-        if not os.path.exists(path):
-            problem = "file not found"
-        elif not os.path.isfile(path):
-            problem = "not a regular file"
-        else:
-            continue
-        raise CommandError(f"image {index + 1} of {len(paths)} ({path}): {problem} {_ON_ERROR_NAN}")
+        problem = path_problem(path)
+        if problem is not None:
+            raise CommandError(f"image {index + 1} of {len(paths)} ({path}): {problem} {_ON_ERROR_NAN}")
 
 
 def _dataset(args, output: Path) -> bool:

@@ -11,23 +11,57 @@ Pixel conventions
   ``ImageFolder`` loader do, so 8-bit files give the same pixels as a
   torchvision pipeline.
 
-Files are decoded by Pillow, except 16-bit colour files, whose exact samples come
-from :mod:`skvgg._deep16`. Only Pillow's public API is used.
+Files and encoded bytes are decoded by Pillow, except 16-bit colour files, whose exact
+samples come from :mod:`skvgg.images._deep16`. Only Pillow's public API is used.
+
+Shared objects
+--------------
+A PIL image that is not yet loaded, or a file object, changes state while it is read
+(Pillow's lazy ``load()``, the file position). The same object may appear several
+times in ``X``, or reach two threads at once (two ``transform`` calls): it is read under
+its own lock (:func:`object_lock`), so that one thread loads it and the others find it
+loaded.
 """
 
 from __future__ import annotations
 
+import io
 import sys
+import threading
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from ._budget import check_budget, loading_scope, open_image, reserve
 from ._deep16 import deep_png_samples, deep_tiff_samples, is_deep_png, is_deep_png_or_tiff
-from ._files import open_regular_file
-from ._inputs import ImageInputError, _array_kind, _check_array, _path_str, _shape, describe_item
+from ._files import open_image_file
+from ._inputs import (
+    ImageInputError,
+    array_kind,
+    check_array,
+    describe_item,
+    image_dict_source,
+    is_encoded,
+    is_image_dict,
+    is_path,
+    is_tensor,
+    path_str,
+    shape_of,
+    unsupported_item,
+)
 
-__all__ = ["load_array", "load_path", "load_pil"]
+__all__ = [
+    "EXIF_TRANSPOSE",
+    "encoded_bytes",
+    "exif_transpose_method",
+    "load_array",
+    "load_encoded",
+    "load_item",
+    "load_path",
+    "load_pil",
+    "object_lock",
+    "orient_tensor",
+]
 
 # Floats a hair outside [0, 1] are rounding error of float arithmetic (e.g. a
 # normalisation undone), not bad data: they are clipped rather than rejected.
@@ -35,9 +69,10 @@ _FLOAT_TOLERANCE = 1e-6
 
 _UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 
-# Same table as PIL.ImageOps.exif_transpose, kept here so that the exact 16-bit
-# path (which builds a new image) can apply the orientation too.
-_EXIF_TRANSPOSE = {
+#: EXIF orientation -> the transpose that shows the image upright: the table of
+#: :func:`PIL.ImageOps.exif_transpose`, kept here so that the exact 16-bit path (which
+#: builds a new image) and GPU decoding apply the same orientations.
+EXIF_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -46,6 +81,39 @@ _EXIF_TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+def exif_transpose_method(orientation):
+    """The :class:`PIL.Image.Transpose` for an EXIF orientation (1-8), or None (upright, unknown)."""
+    return EXIF_TRANSPOSE.get(orientation)
+
+
+# Each PIL transpose on a (..., H, W) tensor (tensor methods only: no torch import here).
+_TENSOR_TRANSPOSE = {
+    Image.Transpose.FLIP_LEFT_RIGHT: lambda t: t.flip(-1),
+    Image.Transpose.ROTATE_180: lambda t: t.flip(-2, -1),
+    Image.Transpose.FLIP_TOP_BOTTOM: lambda t: t.flip(-2),
+    Image.Transpose.TRANSPOSE: lambda t: t.transpose(-2, -1),
+    Image.Transpose.ROTATE_270: lambda t: t.rot90(-1, (-2, -1)),  # a quarter turn clockwise
+    Image.Transpose.TRANSVERSE: lambda t: t.rot90(2, (-2, -1)).transpose(-2, -1),
+    Image.Transpose.ROTATE_90: lambda t: t.rot90(1, (-2, -1)),  # a quarter turn counter-clockwise
+}
+
+
+def orient_tensor(image, orientation):
+    """A ``(C, H, W)`` tensor turned upright by its EXIF orientation, as :data:`EXIF_TRANSPOSE` turns PIL images."""
+    method = EXIF_TRANSPOSE.get(orientation)
+    return image if method is None else _TENSOR_TRANSPOSE[method](image)
+
+
+# Striped locks: one per object would need weak references, which not every object
+# takes; 64 stripes make two different objects rarely wait for each other.
+_OBJECT_LOCKS = tuple(threading.RLock() for _ in range(64))
+
+
+def object_lock(obj):
+    """The lock under which ``obj`` (a PIL image, a file object) is loaded or read."""
+    return _OBJECT_LOCKS[(id(obj) >> 4) % len(_OBJECT_LOCKS)]
 
 
 def _to_numpy(item):
@@ -96,9 +164,9 @@ def _rgb_from_hwc(pixels):
 
 
 def load_array(item, index, max_pixels):
-    layout = _check_array(item, index)
-    kind = _array_kind(item)
-    shape = _shape(item)
+    layout = check_array(item, index)
+    kind = array_kind(item)
+    shape = shape_of(item)
     height, width = shape[1:] if layout == "chw" else shape[:2]
 
     def fail(reason):
@@ -230,7 +298,7 @@ def _header_orientation(img):
 
 
 def _deep_rgb(fp, img):
-    """Exact RGB of a 16-bit colour file (see :mod:`skvgg._deep16`), or None."""
+    """Exact RGB of a 16-bit colour file (see :mod:`skvgg.images._deep16`), or None."""
     if is_deep_png(fp, img):
         samples = deep_png_samples(fp)
     else:
@@ -242,47 +310,119 @@ def _deep_rgb(fp, img):
     return _rgb_from_hwc(_uint16_to_uint8(samples))
 
 
+def _decode_file(fp, fail, max_pixels):
+    """The RGB image of an encoded image read from the binary file object ``fp``."""
+    try:
+        opened = open_image(fp)
+    except Exception as exc:  # noqa: BLE001 - header parsers raise many types
+        fail(_open_failure(exc), exc)
+    with opened as img:
+        # The header gives the size; nothing has been decoded yet.
+        check_budget(img.width, img.height, max_pixels, fail)
+        try:
+            rotated = _header_orientation(img) in EXIF_TRANSPOSE
+            deep = is_deep_png_or_tiff(fp, img)
+            reserve(_decoded_bytes(img, rotated) + (img.width * img.height * 8 if deep else 0))  # + the uint16 samples
+            rgb = _deep_rgb(fp, img) if deep else None
+            if rgb is None:
+                # load() decodes everything now, so truncated or corrupt data fails
+                # here, with the index and path, rather than later in a transform.
+                with loading_scope(img):
+                    img.load()
+                check_budget(img.width, img.height, max_pixels, fail)  # frames may grow the image
+                rgb = _pil_to_rgb(img, fail)
+            method = EXIF_TRANSPOSE.get(_exif_orientation(img))
+            if method is not None:
+                rgb = rgb.transpose(method)
+        except ImageInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types, MemoryError included
+            fail(_decode_failure(exc, img), exc)
+    return rgb
+
+
 def load_path(item, index, max_pixels):
     """The RGB image of a file (see :func:`skvgg.images.load_rgb`)."""
-    path = _path_str(item)
+    path = path_str(item)
 
     def fail(reason, cause=None):
         raise ImageInputError(reason, index=index, path=path) from cause
 
     if not path:
         fail("empty path; expected a path to an image file")
-    with open_regular_file(path, fail) as fp:
+    with open_image_file(path, fail) as fp:
+        return _decode_file(fp, fail, max_pixels)
+
+
+def encoded_bytes(item, fail):
+    """The encoded bytes of ``item`` (bytes, bytearray, memoryview or binary file object), without copying bytes.
+
+    A file object is read whole from its start, as :func:`PIL.Image.open` does, under its
+    :func:`object_lock`, and its position is restored: reading it again (fit, then
+    transform) gives the same image.
+    """
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, (bytearray, memoryview)):
+        return bytes(item)
+    with object_lock(item):
         try:
-            opened = open_image(fp)
-        except Exception as exc:  # noqa: BLE001 - header parsers raise many types
-            fail(_open_failure(exc), exc)
-        with opened as img:
-            # The header gives the size; nothing has been decoded yet.
-            check_budget(img.width, img.height, max_pixels, fail)
+            position = item.tell()
+            item.seek(0)
             try:
-                rotated = _header_orientation(img) in _EXIF_TRANSPOSE
-                deep = is_deep_png_or_tiff(fp, img)
-                reserve(_decoded_bytes(img, rotated) + (img.width * img.height * 8 if deep else 0))  # + the uint16 samples
-                rgb = _deep_rgb(fp, img) if deep else None
-                if rgb is None:
-                    # load() decodes everything now, so truncated or corrupt data fails
-                    # here, with the index and path, rather than later in a transform.
-                    with loading_scope(img):
-                        img.load()
-                    check_budget(img.width, img.height, max_pixels, fail)  # frames may grow the image
-                    rgb = _pil_to_rgb(img, fail)
-                method = _EXIF_TRANSPOSE.get(_exif_orientation(img))
-                if method is not None:
-                    rgb = rgb.transpose(method)
-            except ImageInputError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - decoders raise many types, MemoryError included
-                fail(_decode_failure(exc, img), exc)
-    return rgb
+                data = item.read()
+            finally:
+                item.seek(position)
+        except Exception as exc:  # noqa: BLE001 - file-like objects raise many types
+            fail(f"cannot read the file object ({type(exc).__name__}: {exc}); expected a readable binary file", exc)
+    if not isinstance(data, (bytes, bytearray)):
+        fail(f"reading the file object returned {type(data).__name__}; expected bytes (open the file in binary mode)")
+    if not data:
+        fail("the file object is empty; expected the bytes of an encoded image")
+    return bytes(data)
+
+
+def load_encoded(item, index, max_pixels, description=None):
+    """The RGB image of encoded bytes or a binary file object, decoded as a file of those bytes would be."""
+    if description is None:
+        description, _ = describe_item(item)
+
+    def fail(reason, cause=None):
+        raise ImageInputError(reason, index=index, description=description) from cause
+
+    return _decode_file(io.BytesIO(encoded_bytes(item, fail)), fail, max_pixels)
+
+
+def _load_image_dict(item, index, max_pixels):
+    source = image_dict_source(item, index)
+    if is_path(source):
+        return load_path(source, index, max_pixels)
+    description, _ = describe_item(item)
+    return load_encoded(source, index, max_pixels, description)
+
+
+def load_item(item, index, max_pixels):
+    """The RGB image of any supported item (the dispatch of :func:`skvgg.images.load_rgb`)."""
+    if is_path(item):
+        return load_path(item, index, max_pixels)
+    if isinstance(item, Image.Image):
+        return load_pil(item, index, max_pixels)
+    if isinstance(item, np.ndarray) or is_tensor(item):
+        return load_array(item, index, max_pixels)
+    if is_encoded(item):
+        return load_encoded(item, index, max_pixels)
+    if is_image_dict(item):
+        return _load_image_dict(item, index, max_pixels)
+    raise unsupported_item(item, index)
 
 
 def load_pil(img, index, max_pixels):
-    """The RGB image of a PIL image item, loaded if it was not (see :func:`skvgg.images.load_rgb`)."""
+    """The RGB image of a PIL image item, loaded if it was not (see :func:`skvgg.images.load_rgb`).
+
+    Loaded and converted under the image's :func:`object_lock`: the same object may be
+    in ``X`` twice, or in another thread's ``X``, and Pillow's lazy ``load()`` is not
+    safe to run twice at once.
+    """
     description, _ = describe_item(img)
 
     def fail(reason, cause=None):
@@ -290,19 +430,20 @@ def load_pil(img, index, max_pixels):
 
     # An unloaded image (from Image.open) is checked from its header, before load().
     check_budget(img.width, img.height, max_pixels, fail)
-    try:
-        # Whether it is loaded is not public: reserve what loading and converting it would take.
-        reserve(_decoded_bytes(img))
-        with loading_scope(img):
-            img.load()
-    except Exception as exc:  # noqa: BLE001
-        reason = _decode_failure(exc, img)
-        fail(reason.replace("cannot decode", "cannot load") if not isinstance(exc, MemoryError) else reason, exc)
-    if img.width == 0 or img.height == 0:
-        fail("zero-size image; expected at least one pixel")
-    try:
-        return _pil_to_rgb(img, fail)
-    except ImageInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError in the conversion
-        fail(_decode_failure(exc, img), exc)
+    with object_lock(img):
+        try:
+            # Whether it is loaded is not public: reserve what loading and converting it would take.
+            reserve(_decoded_bytes(img))
+            with loading_scope(img):
+                img.load()
+        except Exception as exc:  # noqa: BLE001
+            reason = _decode_failure(exc, img)
+            fail(reason.replace("cannot decode", "cannot load") if not isinstance(exc, MemoryError) else reason, exc)
+        if img.width == 0 or img.height == 0:
+            fail("zero-size image; expected at least one pixel")
+        try:
+            return _pil_to_rgb(img, fail)
+        except ImageInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. MemoryError in the conversion
+            fail(_decode_failure(exc, img), exc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from numbers import Integral
 
@@ -66,7 +67,7 @@ def check_max_pixels(max_pixels):
     return int(max_pixels)
 
 
-def current_max_pixels():
+def current_max_pixels() -> int | None:
     """The pixel budget of the innermost :func:`decoding` block of this thread.
 
     Returns
@@ -143,7 +144,7 @@ def reserve(nbytes):
 
 
 @contextmanager
-def decoding(max_pixels=DEFAULT_MAX_PIXELS):
+def decoding(max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[object]:
     """Scope the decoding of one item (and the cutting of its views) in this thread.
 
     Inside the block, :func:`load_rgb` and :func:`image_key` use ``max_pixels``
@@ -164,7 +165,7 @@ def decoding(max_pixels=DEFAULT_MAX_PIXELS):
     ...     load_rgb(np.zeros((20, 20), np.uint8))
     Traceback (most recent call last):
     ...
-    skvgg._inputs.ImageInputError: image (numpy array of shape (20, 20)): ...
+    skvgg.images.ImageInputError: image (numpy array of shape (20, 20)): ...
     """
     scope = _Scope(check_max_pixels(max_pixels))
     stack = _scopes()
