@@ -392,7 +392,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             self._validate_params()
             self._fit(keep_seeds=not any(name in _SEED_PARAMS for name in changed))
 
-    def load_network(self, *, share_key=None) -> VGGFeaturizer:
+    def load_network(self, *, share_key: object = None) -> VGGFeaturizer:
         """Load the networks now (they are otherwise loaded on first use, e.g. after unpickling).
 
         Parameters

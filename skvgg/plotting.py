@@ -465,7 +465,7 @@ def plot_transfer(results: Mapping[str, Any], *, title: str | None = None) -> An
     return fig
 
 
-def plot_imagenet_protocols(table, *, metric="top5", ax=None, title=None):
+def plot_imagenet_protocols(table: Any, *, metric: str = "top5", ax: Any = None, title: str | None = None) -> Any:
     """Error against images/s per test protocol: the table of :func:`skvgg.experiments.run_imagenet`.
 
     One marker per row (network, precision, protocol), labelled with the protocol; one

@@ -245,7 +245,7 @@ def test_cli_reads_csv_names_that_pandas_would_turn_into_missing_values(tmp_path
 
 
 def test_cli_names_urls_before_describing(tmp_path, capsys, vgg11_file):
-    code = main(["featurize", "https://example.com/cat.jpg", "-o", str(tmp_path / "o.npy"), "--arch", "vgg11",
+    code = main(["featurize", "https://example.com/cat.jpg", "-o", str(tmp_path / "o.npz"), "--arch", "vgg11",
                  "--weights", str(vgg11_file), "--quiet"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "URLs are not read: download first" in err and "file not found" not in err
