@@ -111,13 +111,14 @@ def gather_batches(groups_stream: Iterable, batch_size: int, pixels_out: Callabl
     into (a reused pinned buffer, :meth:`skvgg._runner.NetworkRunner.input_buffer`).
     """
     buckets: dict[tuple, list] = {}  # (shape, dense) -> [(index, group number, stacked views)]
+    filled: dict[tuple, int] = {}  # (shape, dense) -> views in that bucket
     waiting = 0
 
     def flush(key):
         nonlocal waiting
         units = buckets.pop(key)
+        waiting -= filled.pop(key)
         stacks = [views for _, _, views in units]
-        waiting -= sum(len(views) for views in stacks)
         out = None
         if pixels_out is not None and stacks[0].device.type == "cpu":
             out = pixels_out((sum(len(views) for views in stacks), *stacks[0].shape[1:]))
@@ -134,13 +135,12 @@ def gather_batches(groups_stream: Iterable, batch_size: int, pixels_out: Callabl
         for number, group in enumerate(groups):
             stacked = group.views if isinstance(group.views, torch.Tensor) else torch.stack(group.views)
             key = (tuple(stacked.shape[1:]), group.dense)
-            bucket = buckets.setdefault(key, [])
-            if bucket and sum(len(unit[2]) for unit in bucket) + len(stacked) > batch_size:
+            if filled.get(key, 0) and filled[key] + len(stacked) > batch_size:
                 yield flush(key)
-                bucket = buckets.setdefault(key, [])
-            bucket.append((index, number, stacked))
+            buckets.setdefault(key, []).append((index, number, stacked))
+            filled[key] = filled.get(key, 0) + len(stacked)
             waiting += len(stacked)
-            if sum(len(unit[2]) for unit in bucket) >= batch_size:
+            if filled[key] >= batch_size:
                 yield flush(key)
         # Images of many different sizes (dense evaluation of photos) would otherwise
         # leave many part-filled buckets holding views: bound what is kept.
