@@ -313,3 +313,33 @@ def test_pipeline_modules_import_only_downwards():
     assert not imports["pipeline"] & {"gpudecode", "_runner", "featurizer", "_evaluation", "_training"}
     assert not imports["_runner"] & {"pipeline", "gpudecode", "featurizer"}
     assert not imports["gpudecode"] & {"featurizer", "_runner"}
+
+
+def test_compile_auto_applies_to_gpu_decoding_too(tiny, monkeypatch):
+    monkeypatch.setattr(skvgg.gpudecode, "EMULATE_ON_CPU", True)
+    featurizer = tiny(decode="gpu")
+    assert featurizer._compiles(5000) and not featurizer._compiles(3)
+    assert not featurizer.set_params(compile=False)._compiles(5000)
+
+
+# --- on a CUDA device (skipped without one) ----------------------------------------------------
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_uint8_batches_on_cuda_are_cut_on_the_device_and_match_the_cpu(tiny):
+    rng = np.random.default_rng(9)
+    for size, pre in [
+        ((32, 45), Preprocessing(resize_size=32, crop_size=32)),
+        ((60, 80), Preprocessing(resize_size=40, crop_size=32)),
+    ]:
+        batch = rng.integers(0, 256, (9, *size, 3), dtype=np.uint8)
+        on_cpu = tiny(preprocessing=pre, batch_size=4).transform(batch)
+        on_cuda = tiny(preprocessing=pre, batch_size=4, device="cuda").transform(torch.from_numpy(batch).permute(0, 3, 1, 2))
+        cosine = (on_cuda * on_cpu).sum(1) / np.linalg.norm(on_cuda, axis=1) / np.linalg.norm(on_cpu, axis=1)
+        assert cosine.min() > 0.999, (size, cosine)
+    layout = CenterCrop(40, 32, True).layout(60, 80)
+    images = torch.from_numpy(rng.integers(0, 256, (5, 3, 60, 80), dtype=np.uint8))
+    on_device = views.tensor_views(images.cuda(), layout)
+    assert on_device.device.type == "cuda"
+    assert (on_device.cpu().int() - views.tensor_views(images, layout).int()).abs().max() <= 1
