@@ -1,6 +1,6 @@
 """The pipeline's own cost on the host: VGGFeaturizer against the same computation done by hand (issue 17).
 
-    python benchmarks/host_overhead.py           # ~2-4 min on 2 shared cores
+    python benchmarks/host_overhead.py           # ~5 min on 2 shared cores
     python benchmarks/host_overhead.py --quick   # a check that every path runs
 
 The network is cut to a cheap layer (VGG11's ``pool1``, average-pooled to 64 numbers) on
@@ -85,15 +85,15 @@ def median_seconds(fn, repeats: int) -> tuple[float, object]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few images, one repeat")
-    parser.add_argument("--images", type=int, default=None, help="4-D batch size N (default 8192; quick: 512)")
-    parser.add_argument("--files", type=int, default=None, help="JPEG files (default 1024; quick: 64)")
+    parser.add_argument("--images", type=int, default=None, help="4-D batch size N (default 4096; quick: 512)")
+    parser.add_argument("--files", type=int, default=None, help="JPEG files (default 512; quick: 64)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=2, help="decoding threads, for both sides")
-    parser.add_argument("--repeats", type=int, default=None, help="alternating runs of each side (default 5; quick: 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="alternating runs of each side (default 3; quick: 1)")
     args = parser.parse_args()
-    n = args.images or (512 if args.quick else 8192)
-    n_files = args.files or (64 if args.quick else 1024)
-    repeats = args.repeats or (1 if args.quick else 5)
+    n = args.images or (512 if args.quick else 4096)
+    n_files = args.files or (64 if args.quick else 512)
+    repeats = args.repeats or (1 if args.quick else 3)
     bs = args.batch_size
     flags = cpu_flags()
     log = io.StringIO()

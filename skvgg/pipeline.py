@@ -331,6 +331,8 @@ class TensorBatchSource:
             yield from self.fallback.batches(plan, batch_size, pixels_out)
             return
         height, width = self.images.shape[-2:]
+        # Resizing runs where the network does; slices and flips need no device work.
+        resample_on_device = self.device.type != "cpu" and any(layout.resamples(height, width) for layout in layouts)
         per_image = max(layout.n_views for layout in layouts)
         step = max(1, batch_size // per_image)
         for start in range(0, len(self.indices), step):
@@ -340,11 +342,10 @@ class TensorBatchSource:
                 images = self.images[first : last + 1]  # a view
             else:
                 images = self.images[torch.from_numpy(chosen)]
+            if resample_on_device:
+                images = images.to(self.device, non_blocking=True)  # once, for every group
             for number, layout in enumerate(layouts):
-                source = images
-                if layout.resamples(height, width) and self.device.type != "cpu":
-                    source = images.to(self.device, non_blocking=True)  # resize on the device
-                views = tensor_views(source, layout)
+                views = tensor_views(images, layout)
                 if views.device.type == "cpu" and pixels_out is not None:
                     out = pixels_out(tuple(views.shape))
                     out.copy_(views)
