@@ -117,15 +117,17 @@ def child(paths: list[str], workers: int | None, unlimited: bool, decode_only: b
     """One measurement, in its own process: print a JSON line."""
     import skvgg.images._budget
     from skvgg import Preprocessing, VGGFeaturizer
-    from skvgg.pipeline import batched_groups, evaluation_groups
+    from skvgg.pipeline import ImageSource
+    from skvgg.plan import ViewPlan
 
     if unlimited:
         skvgg.images._budget._GATE = skvgg.images._budget._MemoryGate(2**62)
     if decode_only:
         # The pipeline's decoding and view cutting alone, as the featurizer runs them.
         def run(items):
-            groups = lambda image, index: evaluation_groups(image, Preprocessing(), None, mirror=False)  # noqa: E731
-            return sum(len(batch.pixels) for batch in batched_groups(items, range(len(items)), groups, 32, workers))
+            plan = ViewPlan.single(Preprocessing().resize_size, Preprocessing().crop_size)
+            source = ImageSource(items, range(len(items)), num_workers=workers)
+            return sum(len(batch.pixels) for batch in source.batches(plan, 32))
 
     else:
         featurizer = VGGFeaturizer(arch="vgg11", weights=None, random_state=0, device="cpu", num_workers=workers)

@@ -1,7 +1,8 @@
 """What a fitted classifier evaluates at test time: its views and their averaged posteriors.
 
 The paper's test-time modes (Sec. 3.2, Table 5): a single centre crop, dense evaluation at
-the scales Q (with mirrors), the 5x5 multi-crop grid, or both combined ("combine").
+the scales Q (with mirrors), the 5x5 multi-crop grid, or both combined ("combine"); each
+is a :class:`~skvgg.plan.ViewPlan` (:meth:`~skvgg.plan.ViewPlan.test_time`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import numbers
 import numpy as np
 import torch
 
+from ._runner import NetworkRunner
 from .network import VGG, check_scales
-from .pipeline import ViewGroup, describe, evaluation_groups
+from .pipeline import ImageSource, describe
+from .plan import ViewPlan
 from .runtime import resolve_precision
-from .views import grid_views
 from .weights import Preprocessing
 
-__all__ = ["check_scale_jitter", "test_time_groups", "class_posteriors"]
+__all__ = ["check_scale_jitter", "evaluation_plan", "test_time_groups", "class_posteriors"]
 
 
 def check_scale_jitter(scale_jitter, crop: int):
@@ -34,39 +36,31 @@ def check_scale_jitter(scale_jitter, crop: int):
     return jitter
 
 
-def test_time_groups(pre: Preprocessing, scales, flip: bool, multi_crop, single_view: bool = False):
-    """``make_groups(image, index)`` for the pipeline: the views whose posteriors are averaged per image."""
+def evaluation_plan(pre: Preprocessing, scales, flip: bool, multi_crop, single_view: bool = False) -> ViewPlan:
+    """The views whose posteriors are averaged per image (:meth:`skvgg.plan.ViewPlan.test_time`)."""
+    return ViewPlan.test_time(pre.resize_size, pre.crop_size, scales, flip, multi_crop, single_view)
 
-    def make_groups(image, index):
-        if single_view or scales is None:
-            return evaluation_groups(image, pre, None, flip and not single_view)
-        # One group per scale and method: with "combine", dense and multi-crop have
-        # as many groups each, so their posteriors weigh equally (paper, Table 5).
-        groups = []
-        if multi_crop in (False, "combine"):
-            groups += evaluation_groups(image, pre, scales, flip)
-        if multi_crop in (True, "combine"):
-            groups += [ViewGroup(grid_views(image, q, pre.crop_size, mirror=flip)) for q in scales]
-        return groups
 
-    return make_groups
+# The name callers used when the views were a function (before the plan); same arguments, now returns the plan.
+test_time_groups = evaluation_plan
 
 
 def class_posteriors(
-    network: VGG, items, indices, make_groups, *, pre: Preprocessing, layers=("logits",), softmax=True, precision="auto",
-    batch_size=32, num_workers=None, max_pixels=None,
+    network: VGG, items, indices, plan: ViewPlan, *, pre: Preprocessing, layers=("logits",), softmax=True,
+    precision="auto", batch_size=32, num_workers=None, max_pixels=None,
 ) -> np.ndarray:  # fmt: skip
-    """One row per index of ``indices`` (sorted): the mean over each image's views of the
+    """One row per index of ``indices`` (sorted): the mean over each image's views (``plan``) of the
     softmax (or of the raw ``layers`` output when ``softmax`` is False)."""
     network.eval()
     device = next(network.parameters()).device
+    runner = NetworkRunner(
+        network, pre, list(layers), pooling="avg", post=(lambda logits: torch.softmax(logits, dim=1)) if softmax else None,
+        dtype=resolve_precision(precision, device), batch_size=batch_size,
+    )  # fmt: skip
+    source = ImageSource(items, indices, num_workers=num_workers, max_pixels=max_pixels)
     out = None
-    for index, value in describe(
-        network, items, indices, make_groups, layers=list(layers), preprocessing=pre, pooling="avg",
-        post=(lambda logits: torch.softmax(logits, dim=1)) if softmax else None, batch_size=batch_size,
-        num_workers=num_workers, dtype=resolve_precision(precision, device), max_pixels=max_pixels,
-    ):  # fmt: skip
+    for rows_of, rows in describe(plan, source, runner):
         if out is None:
-            out = np.empty((len(indices), len(value)), dtype=np.float32)
-        out[np.searchsorted(indices, index)] = value
+            out = np.empty((len(indices), rows.shape[1]), dtype=np.float32)
+        out[np.searchsorted(indices, rows_of)] = rows
     return out

@@ -1,7 +1,8 @@
 """An ordered thread pool for the image pipeline: decode the next images while the network runs.
 
-:func:`parallel_map` is used by :func:`skvgg.pipeline.batched_groups` only; it knows
-nothing about images (the decoding scope and pixel budget are :mod:`skvgg.images`').
+:func:`parallel_map` is used by the sources of pixels (:class:`skvgg.pipeline.ImageSource`,
+:class:`skvgg.gpudecode.JpegSource`); it knows nothing about images (the decoding scope
+and pixel budget are :mod:`skvgg.images`').
 """
 
 from __future__ import annotations

@@ -21,13 +21,14 @@ from sklearn.model_selection import StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
 from . import quantize
+from ._runner import NetworkRunner
 from ._schedule import PlateauSchedule
 from ._warnings import log, warn
 from .cuda import DeviceRunner
 from .network import VGG
-from .pipeline import Batch, ViewGroup, batched_groups, describe, evaluation_groups
+from .pipeline import Batch, ImageSource, describe
+from .plan import RandomCrop, TrainingPlan, ViewPlan
 from .runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
-from .views import random_view
 from .weights import Preprocessing
 
 __all__ = [
@@ -183,12 +184,18 @@ class Progress:
 # --- batches ----------------------------------------------------------------------------------
 
 
+def training_plan(run: TrainingRun) -> TrainingPlan:
+    """The run's views: a random crop (scale jitter), flip and colour shift, or the centre view."""
+    pre = run.preprocessing
+    return TrainingPlan(RandomCrop(run.scale_jitter, pre.resize_size, pre.crop_size, run.random_flip, run.color_shift))
+
+
 def frozen_activations(run: TrainingRun) -> torch.Tensor:
     """The frozen part's output for the centre view of every image, one row per image.
 
-    On a CPU, through a compiled graph of the frozen part (built for this run: the frozen
-    weights never change) when ``run.compile`` is True, or is ``"auto"`` and there are
-    :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images or more.
+    Through a compiled graph of the frozen part (built for this run: the frozen weights
+    never change), on a CPU or a CUDA device, when ``run.compile`` is True, or is
+    ``"auto"`` and there are :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images or more.
     """
     pre, network = run.preprocessing, run.network
     network.eval()
@@ -196,26 +203,17 @@ def frozen_activations(run: TrainingRun) -> torch.Tensor:
     device = next(network.parameters()).device
     extractors = None
     wanted = len(run.items) >= quantize.COMPILE_MIN_IMAGES if isinstance(run.compile, str) else bool(run.compile)
-    if device.type == "cpu" and wanted and len(run.items):
-        example = pre.normalize(torch.zeros(2, 3, pre.crop_size, pre.crop_size, dtype=torch.uint8))
+    if device.type in ("cpu", "cuda") and wanted and len(run.items):
+        example = pre.normalize(torch.zeros(2, 3, pre.crop_size, pre.crop_size, dtype=torch.uint8, device=device))
         example = example.contiguous(memory_format=torch.channels_last)
         fast = quantize.compile_extract(network, [run.boundary], False, run.dtype, example)
         extractors = [lambda x, dense: fast(x)]
-    for index, value in describe(
-        network,
-        run.items,
-        range(len(run.items)),
-        lambda image, i: evaluation_groups(image, pre, None, mirror=False),
-        layers=[run.boundary],
-        preprocessing=pre,
-        pooling="flatten",
-        batch_size=run.batch_size,
-        num_workers=run.num_workers,
-        dtype=run.dtype,
-        max_pixels=run.max_pixels,
-        extractors=extractors,
-    ):
-        out[index] = torch.from_numpy(value).view(out.shape[1:])
+    runner = NetworkRunner(
+        network, pre, [run.boundary], pooling="flatten", dtype=run.dtype, extractors=extractors, batch_size=run.batch_size
+    )
+    source = ImageSource(run.items, range(len(run.items)), num_workers=run.num_workers, max_pixels=run.max_pixels)
+    for indices, rows in describe(ViewPlan.single(pre.resize_size, pre.crop_size), source, runner):
+        out[torch.from_numpy(indices)] = torch.from_numpy(rows).view(len(indices), *out.shape[1:])
     return out
 
 
@@ -227,25 +225,14 @@ def training_batches(run: TrainingRun, order: np.ndarray, rng: np.random.Generat
             chosen = order[start : start + run.batch_size]
             yield chosen, run.cached[chosen], True
         return
-    pre = run.preprocessing
+    # One generator per image, seeded from the epoch's: an image's view does not depend on
+    # which batch or thread cuts it.
     seeds = {int(i): int(s) for i, s in zip(order, rng.integers(2**31, size=len(order)))}
-
-    def make_groups(image, index):
-        view_rng = np.random.default_rng(seeds[index])
-        view = random_view(
-            image, view_rng, scale=run.scale_jitter, resize=pre.resize_size, crop=pre.crop_size,
-            flip=run.random_flip, color_std=run.color_shift,
-        )  # fmt: skip
-        return [ViewGroup([view])]
-
+    source = ImageSource(run.items, order, num_workers=run.num_workers, max_pixels=run.max_pixels, seeds=seeds)
     uploader = DeviceRunner(run.device)  # reused pinned buffers, copies on a side stream
-    batches = batched_groups(
-        run.items, order, make_groups, run.batch_size, run.num_workers, max_pixels=run.max_pixels,
-        pixels_out=uploader.input_buffer,
-    )  # fmt: skip
-    for event in batches:
-        assert isinstance(event, Batch)  # on_error="raise": failures were raised
-        yield [index for index, _, _ in event.units], pre.normalize(uploader.upload(event.pixels)), False
+    for batch in source.batches(training_plan(run), run.batch_size, uploader.input_buffer):
+        assert isinstance(batch, Batch)  # on_error="raise": failures were raised
+        yield batch.indices.tolist(), run.preprocessing.normalize(uploader.upload(batch.pixels)), False
 
 
 # --- one step, one epoch ----------------------------------------------------------------------

@@ -14,6 +14,13 @@ with a synchronising ``.cpu()`` at the end. :class:`DeviceRunner` keeps the devi
 On other devices (the CPU, Apple MPS) the same ring and the same delayed read-back
 run with completed work in place of events, so tests on a CPU exercise the ordering,
 and results are bit-identical to computing and reading each batch at once.
+
+Several GPUs: one process per device, each with its own runner, network and decoding
+threads (the Dask route: ``dask_cuda.LocalCUDACluster`` pins one GPU per worker, and the
+featurizer's partitions are spread over them; ``docs/user-guide/scale-out.md``). Not
+``torch.nn.DataParallel``: it replicates the network per batch and splits batches across
+threads of one process, which the feature extraction (``network.extract``) and this
+runner's streams and host buffers are not built for.
 """
 
 from __future__ import annotations

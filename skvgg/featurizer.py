@@ -6,7 +6,6 @@ import numbers
 import os
 
 import numpy as np
-import torch
 from sklearn.base import TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -15,13 +14,15 @@ from tqdm.auto import tqdm
 from . import gpudecode
 from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
+from ._runner import NetworkRunner
 from ._typing import ImageCollection
 from ._warnings import log, warn
 from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
-from .pipeline import describe, evaluation_groups
+from .pipeline import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
+from .plan import ViewPlan
 from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
 from .weights import resolve_weights
 
@@ -473,7 +474,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         with tqdm(total=len(items), disable=not self.verbose, unit="img", desc="VGGFeaturizer") as progress:
             progress.update(len(items) - len(todo))
             extractors = self._get_extractors(len(todo), progress)
-            for i, descriptor in self._describe(items, todo, extractors):
+            for i, descriptor in self._describe(items, todo, extractors, X):
                 if isinstance(descriptor, BaseException):
                     self.failures_.append(self._failure(i, items[i], descriptor))
                 else:
@@ -510,17 +511,17 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             self.precision if self.precision != "auto" else f"torch.{self.precision_}",
         ) + ((("decode", "gpu"),) if self.decode == "gpu" else ())
 
-    def _make_groups(self, image, index):
-        """One view group per scale: the view and, with ``flip``, its mirror."""
-        if isinstance(image, torch.Tensor):  # decoded on the GPU (decode="gpu")
-            return gpudecode.evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
-        return evaluation_groups(image, self.preprocessing_, self.scales_, self.flip)
+    def _plan(self) -> ViewPlan:
+        """The views of every image: the single centre view, or one dense group per scale (with mirrors: ``flip``)."""
+        pre = self.preprocessing_
+        combine = "stack" if self.scale_pooling == "stack" else "mean"
+        return ViewPlan.featurizer(pre.resize_size, pre.crop_size, self.scales_, bool(self.flip), combine)
 
     def _compiles(self, n_images: int) -> bool:
         """Whether a transform of ``n_images`` runs compiled graphs (always for int8)."""
         if self.precision == "int8":
             return True
-        if self.decode == "gpu" or self.compile is False:
+        if self.compile is False:
             return False
         return self.compile is True or n_images >= COMPILE_MIN_IMAGES
 
@@ -533,42 +534,43 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         if n_images == 0 or not self._compiles(n_images):
             return None
         if getattr(self, "_extractors", None) is None:
+            plan = self._plan()
             self._extractors = fast_extractors(
                 self._get_networks(), self.preprocessings_, [(a, i) for a, i in zip(self.archs_, self._identities_)],
-                self.layers_, self.scales_, self.precision_, self._make_groups, self._views_signature(),
+                self.layers_, self.scales_, self.precision_, lambda image, index: plan_groups(plan, image),
+                self._views_signature(),
             )  # fmt: skip
             if progress is not None:
                 what = "int8 graph" if self.precision == "int8" else "compile"
                 progress.set_postfix_str(f"{what} {sum(f.build_seconds for f in self._extractors):.1f}s", refresh=True)
         return [lambda x, dense, f=f: f(x) for f in self._extractors]
 
-    def _describe(self, items, indices, extractors=None):
-        """Yield ``(index, descriptor or exception)`` for the given images."""
-        networks = self._get_networks()
-        device = next(networks[0].parameters()).device
-        decoder = None
+    def _source(self, items, indices, X=None):
+        """Where the pixels come from: JPEG files decoded on the GPU, a 4-D uint8 batch cut in slices, or image by image."""
+        device = next(self._get_networks()[0].parameters()).device
+        per_image = ImageSource(items, indices, num_workers=self.num_workers, on_error=self.on_error, max_pixels=self.max_pixels)
         if self.decode == "gpu":
             if device.type != "cuda" and not gpudecode.EMULATE_ON_CPU:  # e.g. unpickled on a machine without CUDA
                 raise ValueError(f"decode='gpu' needs a CUDA device; the network is on {device}: set decode='cpu'")
             self.decode_counts_ = {"gpu": 0, "cpu": 0}
-            decoder = gpudecode.gpu_decoder(device, counts=self.decode_counts_)
-        return describe(
-            networks,
-            items,
-            indices,
-            self._make_groups,
-            layers=self.layers_,
-            preprocessing=self.preprocessings_,
-            pooling=self.pooling,
-            combine="stack" if self.scale_pooling == "stack" else "mean",
-            batch_size=self.batch_size,
-            num_workers=self.num_workers,
-            on_error=self.on_error,
-            dtype=self._runtime()[1],
-            max_pixels=self.max_pixels,
-            decoder=decoder,
-            extractors=extractors,
-        )
+            return gpudecode.JpegSource(items, indices, device, fallback=per_image, counts=self.decode_counts_)
+        batch = as_uint8_batch(X) if X is not None else None
+        if batch is not None and len(batch) == len(items):
+            return TensorBatchSource(batch, indices, fallback=per_image, device=device)
+        return per_image
+
+    def _describe(self, items, indices, extractors=None, X=None):
+        """Yield ``(index, descriptor or exception)`` for the given images (``X``: the input, for 4-D batches)."""
+        networks = self._get_networks()
+        runner = NetworkRunner(
+            networks, self.preprocessings_, self.layers_, pooling=self.pooling, extractors=extractors,
+            dtype=self._runtime()[1], batch_size=self.batch_size,
+        )  # fmt: skip
+        for done, rows in describe(self._plan(), self._source(items, indices, X), runner):
+            if isinstance(rows, BaseException):
+                yield done, rows
+            else:
+                yield from zip(done.tolist(), rows)
 
     # --- names and tags --------------------------------------------------------------------
 

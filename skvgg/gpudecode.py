@@ -16,6 +16,21 @@ budget ``max_pixels`` (refused there, with the reason), and any batch nvJPEG ref
 the CPU path only by the JPEG decoder's arithmetic (nvJPEG's IDCT and chroma upsampling
 against libjpeg-turbo's) and the resize's (float on the GPU against PIL's fixed point);
 :doc:`/user-guide/featurizer` gives the measured differences.
+
+Views are cut by the same plan as on the CPU path (:mod:`skvgg.plan`), with
+:func:`skvgg.views.tensor_views`: the images of a decoded chunk that share a size are
+resized in one call. Decoding goes through one seam, :mod:`skvgg.images._tvio`
+(``decode_jpegs``): switching library (e.g. to nvImageCodec, or TorchCodec once it
+decodes images) is a change in that one file.
+
+Decoder options and the libjpeg gap (checked for torchvision 0.29, not measurable
+without a GPU): ``torchvision.io.decode_jpeg`` takes only ``mode``, ``device`` and
+``apply_exif_orientation``; nothing reaches nvJPEG's decode parameters, so its chroma
+upsampling and IDCT cannot be switched to libjpeg-turbo's "fancy" (triangular)
+upsampling through torchvision. What remains are the cases where the two decoders agree
+more closely by construction: 4:4:4 JPEGs (no chroma upsampling at all), where only the
+IDCT differs. ``benchmarks/gpu.py`` reports the cosine to the CPU path per run, so a
+library switch behind the seam can be judged by that number.
 """
 
 from __future__ import annotations
@@ -23,27 +38,23 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as F2
 
-from .images import DEFAULT_MAX_PIXELS, current_max_pixels, decode_jpegs, decoding
-from .pipeline import ViewGroup
-from .views import crop_with_mirror
+from ._parallel import parallel_map
+from .images import DEFAULT_MAX_PIXELS, ImageInputError, decode_jpegs, decoding
+from .pipeline import ViewGroup, default_num_workers, gather_batches
+from .views import tensor_views
 
 __all__ = [
     "JpegHeader",
     "read_jpeg_header",
     "gpu_decodable",
     "orient",
-    "resized_shape",
-    "rescale",
-    "evaluation_groups",
-    "gpu_decoder",
+    "JpegSource",
     "check_gpu_decoding",
 ]
 
@@ -198,56 +209,6 @@ def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
     return image
 
 
-def resized_shape(height: int, width: int, shorter_side: int) -> tuple[int, int]:
-    """The output size of torchvision's ``resize(image, shorter_side)`` (the long side truncated)."""
-    if width <= height:
-        return int(shorter_side * height / width), shorter_side
-    return shorter_side, int(shorter_side * width / height)
-
-
-def rescale(image: torch.Tensor, shorter_side: int) -> torch.Tensor:
-    """Uint8 ``(..., 3, H, W)`` with the shorter side rescaled to ``shorter_side``, antialiased bilinear.
-
-    The tensor counterpart of :func:`skvgg.views.rescale` (same output size; an axis
-    whose size does not change is not resampled). As PIL does, the width is resampled
-    first and rounded to integers, then the height: with the float arithmetic of
-    torchvision's tensor resize in each pass this differs from PIL's fixed point in 0.4%
-    of the values (by at most 2 levels), against ~12% for one unrounded 2-D pass
-    (measured, :doc:`/user-guide/featurizer`). On a CPU tensor the same arithmetic runs, so the
-    agreement with PIL is measured without a GPU.
-    """
-    height, width = image.shape[-2:]
-    new_height, new_width = resized_shape(height, width, shorter_side)
-    x = image.float()
-    for size in ([height, new_width], [new_height, new_width]):
-        if list(x.shape[-2:]) != size:
-            x = F2.resize(x, size, interpolation=InterpolationMode.BILINEAR, antialias=True).round_().clamp_(0, 255)
-    return x.to(torch.uint8)
-
-
-class NeedsCpuPath(Exception):
-    """This image's views are for the CPU path to make (or refuse, naming why)."""
-
-
-def evaluation_groups(image: torch.Tensor, preprocessing, scales, mirror: bool) -> list[ViewGroup]:
-    """:func:`skvgg.pipeline.evaluation_groups` for a decoded uint8 ``(3, H, W)`` tensor.
-
-    Raises :class:`NeedsCpuPath` for a dense view over the pixel budget
-    (:func:`skvgg.images.current_max_pixels`): the CPU path refuses it with its reason.
-    """
-    if scales is None:
-        return [ViewGroup(crop_with_mirror(rescale(image, preprocessing.resize_size), preprocessing.crop_size, mirror))]
-    budget = current_max_pixels()
-    groups = []
-    for q in scales:
-        height, width = resized_shape(*image.shape[-2:], q)
-        if budget is not None and height * width > budget:
-            raise NeedsCpuPath(f"dense view of {width}x{height} pixels exceeds max_pixels={budget}")
-        full = rescale(image, q)
-        groups.append(ViewGroup([full, full.flip(-1)] if mirror else [full], dense=True))
-    return groups
-
-
 @dataclass
 class _Encoded:
     data: torch.Tensor  # the file's bytes, uint8 (n,)
@@ -289,73 +250,106 @@ def _decode_jpegs(encoded: list, device: torch.device) -> list:
     return [_decode_jpegs([e], device)[0] for e in encoded]
 
 
-def gpu_decoder(device, chunk_size: int | None = None, counts: dict | None = None) -> Callable:
-    """A ``decoder`` for :func:`skvgg.pipeline.batched_groups` that decodes JPEG files on ``device``.
+class JpegSource:
+    """Pixels of JPEG files decoded on ``device`` in batches; a source for :func:`skvgg.pipeline.describe`.
 
-    CPU threads read the files and parse their headers (and run the whole CPU path,
-    ``on_cpu``, for what nvJPEG should not decode); the calling thread decodes up to
-    ``chunk_size`` files (and ``CHUNK_PIXELS`` pixels) per nvJPEG call and cuts each
-    decoded image into view groups with ``make_groups``, which receives a uint8 tensor
-    on the device. Every view is moved to ``device``. ``counts``, when given, gets the
-    numbers of images decoded on the device (``"gpu"``) and by PIL (``"cpu"``).
+    CPU threads read the files and parse their headers, and run the whole CPU path
+    (``fallback``, an :class:`~skvgg.pipeline.ImageSource` of the same items) for what
+    nvJPEG should not decode; the calling thread decodes up to ``chunk_size`` files (and
+    :data:`CHUNK_PIXELS` pixels) per nvJPEG call, applies each file's EXIF orientation,
+    and cuts the decoded images with the plan's layouts on the device, one resize for all
+    the images of a chunk that share a size (:func:`skvgg.views.tensor_views`). An image
+    whose views it cannot cut (a dense view over the pixel budget) goes to the CPU path,
+    which refuses it naming why. Every view ends on ``device``.
+
+    ``counts``, when given, gets the numbers of images decoded on the device (``"gpu"``)
+    and by PIL (``"cpu"``).
     """
-    device = torch.device(device)
-    tally = counts if counts is not None else {}
-    tally.setdefault("gpu", 0)
-    tally.setdefault("cpu", 0)
 
-    def decoder(items, indices, *, on_cpu, make_groups, num_workers, lookahead, on_error, max_pixels) -> Iterator:
-        from ._parallel import parallel_map
+    def __init__(self, items, indices, device, *, fallback, chunk_size: int | None = None, counts: dict | None = None):
+        self.items = items
+        self.indices = list(indices)
+        self.device = torch.device(device)
+        self.fallback = fallback
+        self.chunk_size = chunk_size
+        self.counts = counts if counts is not None else {}
+        self.counts.setdefault("gpu", 0)
+        self.counts.setdefault("cpu", 0)
+
+    def batches(self, plan, batch_size: int, pixels_out=None) -> Iterator:
+        return gather_batches(self._groups(plan, batch_size), batch_size, pixels_out)
+
+    def _to_device(self, groups):
+        if isinstance(groups, BaseException):
+            return groups
+        views = [g.views if isinstance(g.views, torch.Tensor) else torch.stack(g.views) for g in groups]
+        return [ViewGroup(v.to(self.device, non_blocking=True), g.dense) for v, g in zip(views, groups)]
+
+    def _on_cpu(self, plan, index):
+        self.counts["cpu"] += 1
+        return self._to_device(self.fallback.groups(plan, index))
+
+    def _cut_same_size(self, plan, images: list) -> list:
+        """The view groups of decoded images of one size (a list of ``(3, H, W)``), or None to send them to the CPU path."""
+        height, width = images[0].shape[-2:]
+        stacked = torch.stack(images) if len(images) > 1 else images[0].unsqueeze(0)
+        try:
+            with decoding(self.fallback.max_pixels):  # the budget of whole-image (dense) views
+                per_group = [(tensor_views(stacked, layout), layout) for layout in plan.layouts(height, width)]
+        except (ImageInputError, ValueError):
+            return None
+        return [
+            [ViewGroup(views[k * layout.n_views : (k + 1) * layout.n_views], layout.dense) for views, layout in per_group]
+            for k in range(len(images))
+        ]
+
+    def _groups(self, plan, batch_size) -> Iterator:
+        """``(index, list of ViewGroup or exception)`` per index, in order."""
+        workers = default_num_workers() if self.fallback.num_workers is None else self.fallback.num_workers
+        lookahead = 2 * batch_size
+        max_pixels = self.fallback.max_pixels
 
         def prepare(position, index):  # in worker threads
-            encoded = _read_encoded(items[index], max_pixels)
-            return encoded if encoded is not None else on_cpu(position, index)
-
-        def to_device(groups):
-            if isinstance(groups, BaseException):
-                return groups
-            return [ViewGroup([view.to(device, non_blocking=True) for view in g.views], g.dense) for g in groups]
-
-        def cut(image, position, index):
-            try:
-                with decoding(max_pixels):  # the budget of whole-image (dense) views
-                    return make_groups(image, index)
-            except NeedsCpuPath:
-                tally["gpu"], tally["cpu"] = tally["gpu"] - 1, tally["cpu"] + 1
-                return to_device(on_cpu(position, index))
-            except Exception as error:
-                if on_error == "raise":
-                    raise
-                return error
+            encoded = _read_encoded(self.items[index], max_pixels)
+            return encoded if encoded is not None else self.fallback.groups(plan, index)
 
         def finish(chunk):
-            encoded = [prepared for _, _, prepared in chunk if isinstance(prepared, _Encoded)]
-            decoded = iter(_decode_jpegs(encoded, device) if encoded else [])
-            for position, index, prepared in chunk:
+            encoded = [prepared for _, prepared in chunk if isinstance(prepared, _Encoded)]
+            decoded = iter(_decode_jpegs(encoded, self.device) if encoded else [])
+            results: dict = {}
+            by_size: dict = {}  # (H, W) -> [(index, oriented image)]
+            for index, prepared in chunk:
                 if not isinstance(prepared, _Encoded):
-                    tally["cpu"] += 1
-                    yield to_device(prepared)
+                    self.counts["cpu"] += 1
+                    results[index] = self._to_device(prepared)
                     continue
                 image = next(decoded)
                 if image is None:  # refused by the decoder: PIL decodes it, or reports why not
-                    tally["cpu"] += 1
-                    yield to_device(on_cpu(position, index))
+                    results[index] = self._on_cpu(plan, index)
                     continue
-                tally["gpu"] += 1
-                yield cut(orient(image, prepared.orientation), position, index)
+                image = orient(image, prepared.orientation)
+                by_size.setdefault(tuple(image.shape[-2:]), []).append((index, image))
+            for same_size in by_size.values():
+                groups = self._cut_same_size(plan, [image for _, image in same_size])
+                for k, (index, _) in enumerate(same_size):
+                    if groups is None:
+                        results[index] = self._on_cpu(plan, index)
+                    else:
+                        self.counts["gpu"] += 1
+                        results[index] = groups[k]
+            for index, _ in chunk:
+                yield index, results[index]
 
-        size = chunk_size or max(1, lookahead // 2)
+        size = self.chunk_size or max(1, lookahead // 2)
         chunk, pixels = [], 0
-        prepared_items = parallel_map(prepare, indices, num_workers, lookahead)
-        for position, (index, prepared) in enumerate(zip(indices, prepared_items)):
-            chunk.append((position, index, prepared))
+        prepared_items = parallel_map(prepare, self.indices, workers, lookahead)
+        for index, prepared in zip(self.indices, prepared_items):
+            chunk.append((index, prepared))
             pixels += prepared.pixels if isinstance(prepared, _Encoded) else 0
             if len(chunk) >= size or pixels >= CHUNK_PIXELS:
                 yield from finish(chunk)
                 chunk, pixels = [], 0
         yield from finish(chunk)
-
-    return decoder
 
 
 def check_gpu_decoding(device) -> None:

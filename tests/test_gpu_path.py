@@ -17,11 +17,14 @@ from sklearn.datasets import load_sample_images
 
 import skvgg
 from skvgg import Preprocessing, VGGFeaturizer, gpudecode
+from skvgg._runner import pool
 from skvgg.cuda import DeviceRunner, HostRing
 from skvgg.images import load_rgb
-from skvgg.pipeline import _pool, evaluation_groups
+from skvgg.pipeline import plan_groups
+from skvgg.plan import ViewPlan, rescaled_shape
 from skvgg.runtime import cuda_native_bfloat16, loss_scaler, resolve_precision
 from skvgg.views import rescale as pil_rescale
+from skvgg.views import resize_tensor, tensor_views
 
 SMALL = Preprocessing(resize_size=72, crop_size=64)  # the standard form runs down to 32 px
 
@@ -136,13 +139,14 @@ def test_runner_uses_the_buffer_it_handed_out_without_copying():
 
 def _reference_descriptors(network, items, batch_size, pre, layers=("fc7",)):
     """What the pipeline computed before the runner: batch by batch, read back at once."""
-    views = [evaluation_groups(load_rgb(item, i), pre, None, mirror=False)[0].views[0] for i, item in enumerate(items)]
+    plan = ViewPlan.single(pre.resize_size, pre.crop_size)
+    views = [plan_groups(plan, load_rgb(item, i))[0].views[0] for i, item in enumerate(items)]
     out = []
     for start in range(0, len(views), batch_size):
         x = pre.normalize(torch.stack(views[start : start + batch_size])).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             activations = network.extract(x, list(layers))
-        out.append(torch.cat([_pool(activations[name], "avg") for name in layers], dim=1).cpu())
+        out.append(torch.cat([pool(activations[name], "avg") for name in layers], dim=1).cpu())
     return torch.cat(out).numpy()
 
 
@@ -245,15 +249,15 @@ def test_tensor_rescale_agrees_with_pil_within_two_levels():
         tensor = torch.from_numpy(array.copy()).permute(2, 0, 1)
         for side in (224, 256, 384, 512):
             reference = pil_rescale(image, side).int()
-            resized = gpudecode.rescale(tensor, side)
+            resized = resize_tensor(tensor, rescaled_shape(*array.shape[:2], side))
             assert resized.shape == reference.shape and resized.dtype == torch.uint8
-            assert gpudecode.resized_shape(*array.shape[:2], side) == tuple(reference.shape[1:])
+            assert rescaled_shape(*array.shape[:2], side) == tuple(reference.shape[1:])
             difference = (resized.int() - reference).abs()
             assert difference.max() <= 2
             differing, total = differing + int((difference > 0).sum()), total + difference.numel()
     assert differing / total < 0.02  # measured: ~0.4% of values, by one level (docs/user-guide/featurizer.md)
     unchanged = torch.randint(0, 256, (3, 256, 300), dtype=torch.uint8)
-    assert torch.equal(gpudecode.rescale(unchanged, 256), unchanged)  # no resampling at the same size
+    assert torch.equal(resize_tensor(unchanged, rescaled_shape(256, 300, 256)), unchanged)  # no resampling at the same size
 
 
 def test_tensor_views_match_the_pil_views_geometry():
@@ -262,12 +266,14 @@ def test_tensor_views_match_the_pil_views_geometry():
     image = Image.fromarray(array)
     pre = Preprocessing()
     for scales, mirror in [(None, False), (None, True), ((256, 384), True)]:
-        mine = gpudecode.evaluation_groups(tensor, pre, scales, mirror)
-        theirs = evaluation_groups(image, pre, scales, mirror)
-        assert [g.dense for g in mine] == [g.dense for g in theirs]
+        plan = ViewPlan.featurizer(pre.resize_size, pre.crop_size, scales, mirror)
+        layouts = plan.layouts(*tensor.shape[-2:])
+        mine = [tensor_views(tensor[None], layout) for layout in layouts]
+        theirs = plan_groups(plan, image)
+        assert [layout.dense for layout in layouts] == [g.dense for g in theirs]
         for a, b in zip(mine, theirs):
-            assert [v.shape for v in a.views] == [v.shape for v in b.views]
-            for va, vb in zip(a.views, b.views):
+            assert [v.shape for v in a] == [v.shape for v in b.views]
+            for va, vb in zip(a, b.views):
                 assert (va.int() - vb.int()).abs().max() <= 2
 
 
