@@ -26,7 +26,6 @@ from .architectures import resolve_arch
 from .datasets import IMAGENET_N_CLASSES, imagenet_categories
 from .images import DEFAULT_MAX_PIXELS, check_images
 from .network import DENSE_MIN_SIZE, check_scales
-from .runtime import resolve_device, resolve_precision
 from .weights import Preprocessing, resolve_weights
 
 __all__ = ["VGGImageNetClassifier", "check_imagenet_labels", "check_test_protocol", "protocol_posteriors"]
@@ -141,7 +140,10 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
     preprocessings_ : list of Preprocessing
         Each network's input normalisation and view sizes.
     device_ : str
-        The device the networks run on.
+        The device the networks run on, resolved from ``device`` at fit (again when
+        ``set_params`` changes it).
+    precision_ : {"float32", "bfloat16", "float16"}
+        The autocast dtype resolved from ``precision`` for ``device_``.
 
     See Also
     --------
@@ -234,8 +236,7 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
                     "they cannot classify ImageNet; use weights with a trained 1000-way head, e.g. 'imagenet'"
                 )
         check_test_protocol(self.eval_scales, self.multi_crop)
-        device = resolve_device(self.device)
-        resolve_precision(self.precision, device)
+        self._resolve_runtime()  # device_ and precision_, once per fit
         if X is not None:
             items = check_images(X)
             if y is not None and len(check_imagenet_labels(y)) != len(items):
@@ -255,7 +256,6 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
         self.weights_identity_ = " + ".join(identities)
         self.archs_ = [spec.name for spec in specs]
         self.preprocessings_ = [info.preprocessing for info in resolved]
-        self.device_ = str(device)
         self.classes_ = np.arange(IMAGENET_N_CLASSES, dtype=np.int64)
         self.class_names_ = imagenet_categories()
         self._networks = None
@@ -267,8 +267,10 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
 
     def _get_networks(self) -> list:
         """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
+        device, _ = self._runtime()
+        if getattr(self, "_networks", None) is not None and next(self._networks[0].parameters()).device != device:
+            self._networks = None  # device changed with set_params since
         if getattr(self, "_networks", None) is None:
-            device = resolve_device(self.device)
             _, weights = aligned_arch_weights(self.arch, self.weights)
             self._networks = [
                 load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
@@ -298,7 +300,7 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
             for network, pre in zip(self._get_networks(), self.preprocessings_):
                 total += protocol_posteriors(
                     network, pre, items, indices, scales=scales, flip=self.eval_flip, multi_crop=self.multi_crop,
-                    precision=self.precision, batch_size=self.batch_size, num_workers=self.num_workers,
+                    precision=self._runtime()[1], batch_size=self.batch_size, num_workers=self.num_workers,
                     max_pixels=self.max_pixels,
                 )  # fmt: skip
         return total / len(self.archs_)
