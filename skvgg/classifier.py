@@ -519,6 +519,16 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         # Descriptors come from the single or dense views; multi-crop is for posteriors.
         return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
 
+    def _skvgg_ready(self) -> VGGClassifier:
+        """Restore the fine-tuned network in this process (once per object) and return self.
+
+        A hook of skvgg's Dask support (the contract in skvgg/_dask.py): a Dask worker calls it
+        before the first task that uses this estimator object.
+        """
+        check_is_fitted(self)
+        self._get_network()
+        return self
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`.
 

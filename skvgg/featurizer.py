@@ -391,13 +391,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                     if cache is not None and keys[i] is not None:
                         cache.put(keys[i], descriptor)
                 progress.update(1)
-        if self.failures_:
-            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
-            warnings.warn(
-                f"{len(self.failures_)} of {len(items)} images could not be read; their rows are NaN:\n{listing}",
-                ImageFailureWarning,
-                stacklevel=2,
-            )
+        self._skvgg_report_failures(self.failures_, len(items), stacklevel=3)
         return out
 
     @staticmethod
@@ -481,6 +475,36 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             decoder=decoder,
             extractors=extractors,
         )
+
+    # --- hooks of skvgg's Dask support and parquet store (the contract in skvgg/_dask.py) ---
+
+    def _skvgg_ready(self) -> VGGFeaturizer:
+        """Load the networks in this process (from the shared registry: once per process) and return self.
+
+        Called by a Dask worker before the first task that uses this estimator object.
+        """
+        check_is_fitted(self)
+        self._get_networks()
+        return self
+
+    def _skvgg_signature(self) -> tuple:
+        """Everything that changes a descriptor (the cache's and the parquet store's keys)."""
+        return self._signature()
+
+    def _skvgg_report_failures(self, failures: list, n_images: int, stacklevel: int = 2) -> None:
+        """Keep ``failures`` (dicts of ``index``, ``path``, ``reason``) as ``failures_`` and warn when there are any.
+
+        ``transform`` calls it, and so does :func:`skvgg.dask.distribute` with the failures of all
+        partitions, indexed in the whole input.
+        """
+        self.failures_ = list(failures)
+        if self.failures_:
+            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
+            warnings.warn(
+                f"{len(self.failures_)} of {n_images} images could not be read; their rows are NaN:\n{listing}",
+                ImageFailureWarning,
+                stacklevel=stacklevel + 1,
+            )
 
     # --- names and tags --------------------------------------------------------------------
 
