@@ -406,29 +406,22 @@ def lazy(estimator, method, X):
 
 # Statistics of this process's tasks, read by skvgg.dask.worker_stats through Client.run.
 _STATS = {"partitions": 0, "images": 0}
-_READY: weakref.WeakSet = weakref.WeakSet()  # the estimator objects readied in this process
-_READIED = [0]
 _STATS_LOCK = threading.Lock()
 _READY_LOCK = threading.Lock()
 
 
 def stats() -> dict:
-    """This process's ``partitions`` and ``images`` described, ``estimators`` received and ``network_builds``."""
+    """This process's ``partitions`` and ``images`` described and ``network_builds``."""
     from .runtime import network_builds
 
     with _STATS_LOCK:
-        return dict(_STATS, estimators=_READIED[0], network_builds=network_builds())
+        return dict(_STATS, network_builds=network_builds())
 
 
 def ready(estimator):
-    """``estimator`` with its network loaded in this process (once per estimator object: tasks share it)."""
+    """``estimator`` with its network loaded in this process (idempotent: tasks sharing the object share it)."""
     with _READY_LOCK:  # tasks running at once in one worker load it once
-        if estimator not in _READY:
-            estimator._skvgg_ready()
-            _READY.add(estimator)
-            with _STATS_LOCK:
-                _READIED[0] += 1
-    return estimator
+        return estimator._skvgg_ready()
 
 
 def run_partition(estimator, method: str, part, offset: int):

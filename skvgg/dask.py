@@ -13,8 +13,7 @@ cluster run needs around them:
   (``ParallelPostFit(transform_meta=...)``) take to know an estimator's output type
   without calling it on placeholder data;
 - :func:`start_client` (what ``skvgg featurize --workers/--scheduler`` uses) and
-  :func:`worker_stats` (estimators received, networks built and images described per
-  worker process).
+  :func:`worker_stats` (networks built and images described per worker process).
 
 Needs the ``skvgg[dask]`` extra (dask, distributed) except where noted; nothing here
 imports dask before it is called. dask-ml is not needed (it works with the estimators
@@ -307,11 +306,10 @@ def start_client(
 
 
 def worker_stats(client: Any) -> dict[str, dict[str, int]]:
-    """Per worker address: ``estimators`` received, ``network_builds`` (weights loaded), ``partitions`` and ``images`` described.
+    """Per worker address: ``network_builds`` (weights loaded by that process), ``partitions`` and ``images`` described.
 
-    ``estimators`` counts the estimator objects a worker process prepared (each reaches a
-    worker once per computation, or once per lazy result); ``network_builds`` the networks
-    it loaded through the shared registry (featurizers; a classifier restores its own
-    network once per estimator object). All counts are since the process started.
+    ``network_builds`` counts the networks loaded through the shared registry (featurizers);
+    a classifier restores its own network once per copy a worker holds. Counts are since the
+    process started.
     """
     return client.run(_dask.stats)

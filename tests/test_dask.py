@@ -219,45 +219,34 @@ def classifier(images):
     ).fit(paths, labels)
 
 
-def test_classifier_methods_on_dask_collections(client, images, classifier):
+def test_classifier_methods_on_dask_collections_send_it_once_per_worker_outside_the_graph(client, images, classifier):
     paths, _ = images
     X = dd.from_pandas(pd.Series(paths), npartitions=3)
-    client.run(clear_network_cache)
-    before = skdask.worker_stats(client)
-    proba = classifier.predict_proba(X)
-    assert isinstance(proba, da.Array) and proba.shape == (len(paths), 2) and proba.dtype == np.float32
-    np.testing.assert_allclose(proba.compute(), classifier.predict_proba(paths), rtol=1e-5, atol=1e-6)
-    predicted = classifier.predict(X)
-    assert predicted.dtype == classifier.classes_.dtype and predicted.shape == (len(paths),)
-    assert list(predicted.compute()) == list(classifier.predict(paths))
-    descriptors = classifier.transform(db.from_sequence(paths, npartitions=2))
-    np.testing.assert_allclose(descriptors.compute(), classifier.transform(paths), rtol=1e-5, atol=1e-6)
-    # Eight tasks over two processes: the classifier reached each worker once (one object, its
-    # network restored once), for the three methods.
-    delta = stats_delta(client, before)
-    assert sum(d["partitions"] for d in delta.values()) == 8
-    assert all(d["estimators"] == (1 if d["partitions"] else 0) for d in delta.values())
-
-
-def test_the_classifier_reaches_each_worker_once_and_never_inside_the_graph(client, images, classifier):
-    paths, _ = images
-    X = dd.from_pandas(pd.Series(paths), npartitions=4)
     before = skdask.worker_stats(client)
     with warnings.catch_warnings():
         # distributed warns when a graph it sends is large: the trained weights are hundreds of MiB.
         warnings.filterwarnings("error", message="Sending large graph", category=UserWarning)
         proba = classifier.predict_proba(X)
+        assert isinstance(proba, da.Array) and proba.shape == (len(paths), 2) and proba.dtype == np.float32
         graph = pickle.dumps(dict(proba.__dask_graph__()), protocol=pickle.HIGHEST_PROTOCOL)
         assert len(graph) < 2**20, f"the graph holds {len(graph) / 2**20:.0f} MiB"
-        computed = proba.compute()
-        with skdask.distribute(client, partition_size=5):
-            predicted = classifier.predict(paths)
-    np.testing.assert_allclose(computed, classifier.predict_proba(paths), rtol=1e-5, atol=1e-6)
-    assert list(predicted) == list(classifier.predict(paths))
+        computed_proba = proba.compute()
+        predicted = classifier.predict(X)
+        assert predicted.dtype == classifier.classes_.dtype and predicted.shape == (len(paths),)
+        computed_predicted = predicted.compute()
+        descriptors = classifier.transform(db.from_sequence(paths, npartitions=2)).compute()
+        with skdask.distribute(client, partition_size=5):  # plain lists: scattered the same way
+            gathered = classifier.predict_proba(paths)
+    # Every worker holds one copy of the classifier, under one key for the four computations.
+    held = {worker: [k for k in keys if str(k).startswith("skvgg-VGGClassifier-")] for worker, keys in client.has_what().items()}
+    assert all(len(keys) == 1 for keys in held.values()) and len({keys[0] for keys in held.values()}) == 1, held
     delta = stats_delta(client, before)
-    assert sum(d["partitions"] for d in delta.values()) == 4 + 3
-    # Both computations used the copy each worker received once (same content, same key).
-    assert all(d["estimators"] <= 1 for d in delta.values()) and sum(d["estimators"] for d in delta.values()) >= 1
+    assert sum(d["partitions"] for d in delta.values()) == 3 + 3 + 2 + 3
+    local_proba = classifier.predict_proba(paths)
+    np.testing.assert_allclose(computed_proba, local_proba, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gathered, local_proba, rtol=1e-5, atol=1e-6)
+    assert list(computed_predicted) == list(classifier.predict(paths))
+    np.testing.assert_allclose(descriptors, classifier.transform(paths), rtol=1e-5, atol=1e-6)
 
 
 def test_dask_ml_parallel_post_fit_with_output_meta(client, images, local):
