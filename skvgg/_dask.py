@@ -13,7 +13,9 @@ never written for dask (``run_transfer``, a grid search's pipelines) runs on a c
 to every worker (``client.scatter(..., broadcast=True)``) under a key that digests its
 content, and the tasks refer to that key: the graph holds a reference, not the estimator
 (a fine-tuned classifier pickles its trained weights, hundreds of MiB). Each worker
-unpickles it once and its tasks share the object, whose network is loaded on first use.
+unpickles it once and its tasks share the object, whose network is loaded on first use (a
+worker keeps the last two estimators it prepared by key, so one fetched again after
+distributed's memory manager dropped a replica is not loaded again).
 With dask's local schedulers (no client) nothing is serialised and the graph holds the
 object itself.
 
@@ -43,6 +45,7 @@ would make scikit-learn compute the lazy result into memory.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import copy
@@ -372,7 +375,7 @@ def _on_workers(copy_, key: str, client):
 
 
 def tasks(estimator, method, partitions: Partitions, function=None, extra=lambda index: (), client=None):
-    """One delayed call of ``function(estimator, method, part, offset, *extra(index))`` per partition.
+    """One delayed call of ``function(estimator, key, method, part, offset, *extra(index))`` per partition.
 
     With ``client``, the estimator is scattered to its workers and the tasks refer to it by
     key; without, the graph holds the object (dask's local schedulers do not serialise it).
@@ -383,7 +386,7 @@ def tasks(estimator, method, partitions: Partitions, function=None, extra=lambda
     node = _on_workers(copy_, key, client) if client is not None else dask.delayed(copy_, name=key, traverse=False)
     call = dask.delayed(function or run_partition, pure=True)
     offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
-    return [call(node, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)], offsets
+    return [call(node, key, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)], offsets
 
 
 def lazy(estimator, method, X):
@@ -408,6 +411,11 @@ def lazy(estimator, method, X):
 _STATS = {"partitions": 0, "images": 0}
 _STATS_LOCK = threading.Lock()
 _READY_LOCK = threading.Lock()
+# The estimators prepared in this process, by key, the most recent last. A worker may receive
+# the same key again (distributed's active memory manager drops replicas no task waits for,
+# and a later computation fetches it back): the copy prepared first, network loaded, serves it.
+_PREPARED: collections.OrderedDict = collections.OrderedDict()
+PREPARED_KEPT = 2
 
 
 def stats() -> dict:
@@ -418,25 +426,31 @@ def stats() -> dict:
         return dict(_STATS, network_builds=network_builds())
 
 
-def ready(estimator):
-    """``estimator`` with its network loaded in this process (idempotent: tasks sharing the object share it)."""
+def ready(estimator, key: str):
+    """The estimator of ``key`` with its network loaded in this process (once per key while it is kept)."""
     with _READY_LOCK:  # tasks running at once in one worker load it once
-        return estimator._skvgg_ready()
+        prepared = _PREPARED.get(key)
+        if prepared is None:
+            prepared = _PREPARED[key] = estimator._skvgg_ready()
+            while len(_PREPARED) > PREPARED_KEPT:
+                _PREPARED.popitem(last=False)
+        _PREPARED.move_to_end(key)
+        return prepared
 
 
-def run_partition(estimator, method: str, part, offset: int):
+def run_partition(estimator, key: str, method: str, part, offset: int):
     """``estimator.<method>`` on one partition's items; errors name the row in the whole input."""
-    return _run(estimator, method, part, offset)[0]
+    return _run(estimator, key, method, part, offset)[0]
 
 
-def run_partition_reporting(estimator, method: str, part, offset: int):
+def run_partition_reporting(estimator, key: str, method: str, part, offset: int):
     """:func:`run_partition` and the images it could not read (``on_error="nan"``), indexed in the whole input."""
-    result, used = _run(estimator, method, part, offset)
+    result, used = _run(estimator, key, method, part, offset)
     failures = [dict(f, index=f["index"] + offset) for f in getattr(used, "failures_", None) or []]
     return result, failures
 
 
-def _run(estimator, method, part, offset):
+def _run(estimator, key, method, part, offset):
     """The result and the estimator that computed it: a shallow copy per task, so that tasks running at
     once in one worker (``threads_per_worker`` > 1) share the loaded network but not ``failures_``."""
     from .images import ImageInputError
@@ -444,7 +458,7 @@ def _run(estimator, method, part, offset):
     items = partition_items(part)
     if len(items) == 0:
         return output_meta(estimator, method), None
-    used = copy.copy(ready(estimator))
+    used = copy.copy(ready(estimator, key))
     token = _IN_TASK.set(True)
     try:
         result = np.asarray(getattr(used, method)(items))

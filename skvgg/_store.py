@@ -93,7 +93,7 @@ def atomic_write(target: Path, write) -> None:
         raise
 
 
-def write_part(estimator, method, part, offset, directory, index, run, names):
+def write_part(estimator, key, method, part, offset, directory, index, run, names):
     """Runs in a worker: the part of partition ``index`` unless it exists; returns ``(name, rows, computed)``."""
     import pandas as pd
 
@@ -105,7 +105,7 @@ def write_part(estimator, method, part, offset, directory, index, run, names):
     target = Path(directory) / name
     if target.exists():
         return name, len(items), False
-    values = run_partition(estimator, method, part, offset)
+    values = run_partition(estimator, key, method, part, offset)
     table = pd.DataFrame(values, columns=list(names))
     table.insert(0, "path", [describe_item(item)[1] for item in items])
     atomic_write(target, lambda temporary: table.to_parquet(temporary, index=False))

@@ -170,12 +170,15 @@ def _write_here(estimator, X, directory, partition_size, run, names, verbose):
     from ._inputs import check_images
 
     partitions = _dask.list_partitions(check_images(X), partition_size)
-    copy_, _ = _dask.shipped(estimator)
+    copy_, digest = _dask.shipped(estimator)
+    key = f"skvgg-local-{type(estimator).__name__}-{digest}"
     offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
     written = []
     with tqdm(total=int(offsets[-1]), disable=not verbose, unit="img", desc=type(estimator).__name__) as progress:
         for index, part in enumerate(partitions.parts):
-            written.append(_store.write_part(copy_, "transform", part, int(offsets[index]), str(directory), index, run, names))
+            written.append(
+                _store.write_part(copy_, key, "transform", part, int(offsets[index]), str(directory), index, run, names)
+            )
             progress.update(len(part))
     return written
 
