@@ -24,7 +24,7 @@ private attributes):
 
 ``_skvgg_ready()``
     Load what the prediction methods need (the networks) in this process and return the
-    estimator; idempotent. Called once per estimator object per worker, under a lock.
+    estimator; idempotent. A worker calls it once per estimator key, under a lock.
 ``_skvgg_signature()`` (optional)
     A tuple naming everything that changes ``transform``'s output (the parquet store's part
     names, :mod:`skvgg._store`); without it, the estimator's pickle is digested.

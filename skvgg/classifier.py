@@ -520,10 +520,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
 
     def _skvgg_ready(self) -> VGGClassifier:
-        """Restore the fine-tuned network in this process (once per object) and return self.
+        """Restore the fine-tuned network in this process (idempotent) and return self.
 
         A hook of skvgg's Dask support (the contract in skvgg/_dask.py): a Dask worker calls it
-        before the first task that uses this estimator object.
+        before the first task that uses this estimator.
         """
         check_is_fitted(self)
         self._get_network()

@@ -481,7 +481,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     def _skvgg_ready(self) -> VGGFeaturizer:
         """Load the networks in this process (from the shared registry: once per process) and return self.
 
-        Called by a Dask worker before the first task that uses this estimator object.
+        Called by a Dask worker before the first task that uses this estimator (skvgg/_dask.py).
         """
         check_is_fitted(self)
         self._get_networks()
