@@ -1,28 +1,51 @@
-"""Dask collections in, dask collections out: the estimators' methods on a cluster, one network per worker.
+"""Dask collections in, dask collections out: the estimators' methods on a cluster, one estimator per worker.
 
 The estimators call :func:`dispatch` first thing in ``transform``, ``predict`` and
 ``predict_proba``; it answers None for ordinary inputs (one dictionary lookup when dask was
 never imported), so nothing here costs anything without dask. For a dask Series, one-column
-DataFrame, bag or array of paths it builds a lazy dask array (or DataFrame under
-``set_output(transform="pandas")``) with known chunk sizes: one task per input partition,
-each calling the estimator's own method on that partition's items in a worker.
+DataFrame, bag or array of paths it builds a lazy dask array with known chunk sizes: one
+task per input partition, each calling the estimator's own method on that partition's
+items in a worker. Inside :func:`distribute` (``skvgg.dask.distribute``), plain lists are
+sent to the cluster the same way and the result is gathered, which is how code that was
+never written for dask (``run_transfer``, a grid search's pipelines) runs on a cluster.
 
-The estimator travels as one graph key: each worker receives and unpickles it once, and
-the tasks on that worker share the object, whose network is loaded on first use
-(featurizer networks through :func:`skvgg.runtime.shared_network`, which counts builds per
-process; a fitted classifier's network is registered there too, under a digest of its
-pickle). Inside :func:`distribute` (``skvgg.dask.distribute``), plain lists are sent to the
-cluster the same way and the result is gathered, which is how code that was never written
-for dask (``run_transfer``, a grid search's pipelines) runs on a cluster.
+**The estimator reaches each worker once.** With a ``distributed`` client, it is scattered
+to every worker (``client.scatter(..., broadcast=True)``) under a key that digests its
+content, and the tasks refer to that key: the graph holds a reference, not the estimator
+(a fine-tuned classifier pickles its trained weights, hundreds of MiB). Each worker
+unpickles it once and its tasks share the object, whose network is loaded on first use (a
+worker keeps the last two estimators it prepared by key, so one fetched again after
+distributed's memory manager dropped a replica is not loaded again).
+With dask's local schedulers (no client) nothing is serialised and the graph holds the
+object itself.
 
-dask's own metadata inference calls a method on fabricated placeholder partitions (strings
-such as ``"a"`` and ``pd.NA``): :func:`dispatch` recognises that call from dask's frames
-and answers with zeros of the right shape and dtype, so dask-ml's ``ParallelPostFit`` over
-a dask DataFrame works without ``transform_meta``.
+**The contract with the estimators** (documented internal hooks; nothing here reads their
+private attributes):
+
+``load_network()`` (public)
+    Load what the prediction methods need (the networks) in this process and return the
+    estimator; idempotent. A worker calls it once per estimator key, under a lock.
+``_skvgg_signature()`` (optional)
+    A tuple naming everything that changes ``transform``'s output (the parquet store's part
+    names, :mod:`skvgg._store`); without it, the estimator's pickle is digested.
+``_skvgg_report_failures(failures, n_images)`` (optional)
+    Record the images that could not be read (``failures_``) and warn, as a local call of
+    ``transform`` does; used when :func:`distribute` gathers the results.
+
+besides the public ``get_params``/``set_params``, ``get_feature_names_out``,
+``n_features_out_`` and ``classes_``.
+
+**Output types.** A lazy result is a dask array whose ``meta`` is an empty numpy array of
+the output's dtype (:func:`output_meta`). A dask DataFrame of descriptors comes from dask's
+own ``meta=`` (``X.map_partitions(estimator.transform, meta=output_meta(estimator, "transform",
+output="pandas"))``) or dask-ml's ``ParallelPostFit(estimator, transform_meta=...)``; the
+estimators' own methods refuse a dask input under ``set_output(transform="pandas")``, which
+would make scikit-learn compute the lazy result into memory.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import copy
@@ -32,12 +55,37 @@ import pickle
 import sys
 import threading
 import time
-import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["EXTRA", "MissingExtraError", "require", "dispatch", "check_input", "is_dask_collection", "Distribute"]
+__all__ = [
+    "EXTRA",
+    "MissingExtraError",
+    "require",
+    "dispatch",
+    "check_input",
+    "is_dask_collection",
+    "Distribute",
+    "distributing",
+    "output_meta",
+    "Partitions",
+    "as_partitioned",
+    "partition_items",
+    "list_partitions",
+    "shipped",
+    "active_client",
+    "client_of",
+    "tasks",
+    "lazy",
+    "ready",
+    "run_partition",
+    "run_partition_reporting",
+    "compute_with_progress",
+    "gather",
+    "stats",
+]
 
 EXTRA = "skvgg[dask]"
 
@@ -52,7 +100,7 @@ def require(module: str, what: str = "Running on dask"):
         return importlib.import_module(module)
     except ImportError as error:
         raise MissingExtraError(
-            f"{what} needs the optional dependencies of {EXTRA} (dask, distributed, dask-ml): "
+            f"{what} needs the optional dependencies of {EXTRA} (dask, distributed): "
             f"pip install '{EXTRA}' ({module} could not be imported: {error})"
         ) from error
 
@@ -91,9 +139,8 @@ def distributing(settings: Distribute):
 def dispatch(estimator, method: str, X):
     """The result of ``estimator.<method>(X)`` when dask is involved, else None.
 
-    - a dask collection: a lazy dask array (or DataFrame) of the results;
-    - a plain input inside :func:`skvgg.dask.distribute`: computed on the cluster, gathered;
-    - dask inferring metadata (placeholder partitions): zeros of the right shape and dtype.
+    - a dask collection: a lazy dask array of the results;
+    - a plain input inside :func:`skvgg.dask.distribute`: computed on the cluster, gathered.
     """
     if "dask" not in sys.modules or _IN_TASK.get():
         return None
@@ -102,63 +149,26 @@ def dispatch(estimator, method: str, X):
     settings = _DISTRIBUTE.get()
     if settings is not None:
         return gather(estimator, method, X, settings)
-    if _inferring_meta():
-        return _placeholder(estimator, method, X)
     return None
 
 
 def check_input(X) -> None:
     """``fit``'s cheap check of ``X``: the container of a dask collection (nothing computed), else :func:`check_images`."""
     if is_dask_collection(X):
-        _as_partitioned(X, count=False)
+        as_partitioned(X, count=False)
     else:
         from .images import check_images
 
         check_images(X)
 
 
-# --- dask's metadata inference -----------------------------------------------------------------
+# --- output types ------------------------------------------------------------------------------
 
-# The functions through which dask and dask-ml call an estimator on fabricated data to
-# learn the output's type: dask.dataframe's emulate (map_partitions without meta) and
-# dask-ml's meta helper for arrays.
-_META_CALLERS = {
-    ("dask.dataframe", "emulate"),
-    ("dask.dataframe", "_emulate"),
-    ("dask_ml", "_get_output_dask_ar_meta_for_estimator"),
-}
-
-
-def _inferring_meta(depth: int = 12) -> bool:
-    frame = sys._getframe(2)
-    for _ in range(depth):
-        if frame is None:
-            return False
-        module = frame.f_globals.get("__name__", "")
-        name = frame.f_code.co_name
-        if any(module.startswith(package) and name == caller for package, caller in _META_CALLERS):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _placeholder(estimator, method, X):
-    """Zeros shaped as ``method``'s output for ``len(X)`` rows: only their type reaches dask."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator)
-    try:
-        n = len(X)
-    except TypeError:
-        n = 1
-    width, dtype = _output_spec(estimator, method)
-    if width is None:
-        return np.asarray(estimator.classes_)[np.zeros(n, dtype=int)]
-    return np.zeros((n, width), dtype=dtype)
+_METHODS = ("transform", "predict_proba", "predict")
 
 
 def _output_spec(estimator, method):
-    """(columns or None for 1-D, dtype) of ``method``'s output."""
+    """(columns or None for 1-D, dtype) of ``method``'s output, from the estimator's public fitted attributes."""
     if method == "transform":
         width = getattr(estimator, "n_features_out_", None)
         return (len(estimator.get_feature_names_out()) if width is None else width), np.dtype(np.float32)
@@ -166,7 +176,56 @@ def _output_spec(estimator, method):
         return len(estimator.classes_), np.dtype(np.float32)
     if method == "predict":
         return None, np.asarray(estimator.classes_).dtype
-    raise ValueError(f"{method!r} has no dask counterpart")
+    raise ValueError(f"method={method!r} has no dask counterpart; expected one of {list(_METHODS)}")
+
+
+def output_meta(estimator, method: str = "transform", *, output: str = "default"):
+    """An empty object of the type, dtype and columns that ``estimator.<method>`` returns (dask's ``meta``).
+
+    ``output="default"``: a numpy array with 0 rows; ``"pandas"`` (``transform`` and
+    ``predict_proba`` under ``set_output(transform="pandas")``, or as dask-ml's
+    ``ParallelPostFit`` passes pandas partitions through): an empty DataFrame with the
+    output's column names (``predict``: an empty Series).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    width, dtype = _output_spec(estimator, method)
+    if output == "default":
+        return np.empty((0,) if width is None else (0, width), dtype=dtype)
+    if output != "pandas":
+        raise ValueError(f"output={output!r}: expected 'default' (numpy) or 'pandas' (dask has no polars collections)")
+    import pandas as pd
+
+    if width is None:
+        return pd.Series(np.empty(0, dtype=dtype))
+    if method == "transform":
+        columns = [str(name) for name in estimator.get_feature_names_out()]
+    else:
+        columns = list(estimator.classes_)
+    return pd.DataFrame(np.empty((0, width), dtype=dtype), columns=columns)
+
+
+def _check_output_config(estimator, method):
+    """Refuse a lazy ``transform`` under ``set_output(transform="pandas"/"polars")``.
+
+    scikit-learn's set_output wrapper would build a pandas/polars frame from the returned
+    dask array, computing it into memory; the lazy frame comes from ``meta=`` instead.
+    """
+    if method != "transform":
+        return
+    from sklearn.utils._set_output import _get_output_config  # read-only: the estimator's and global setting
+
+    dense = _get_output_config("transform", estimator)["dense"]
+    if dense != "default":
+        name = type(estimator).__name__
+        raise ValueError(
+            f"{name}.transform of a dask collection returns a lazy dask array, but set_output(transform={dense!r}) "
+            "would compute it into memory. For a lazy dask array use set_output(transform='default'); for a lazy dask "
+            "DataFrame map the partitions with dask's meta, e.g. "
+            f"X.map_partitions({name.lower()}.transform, meta=skvgg.dask.output_meta({name.lower()}, output='pandas')), "
+            "or dask-ml's ParallelPostFit(..., transform_meta=...)"
+        )
 
 
 # --- partitions of the input -------------------------------------------------------------------
@@ -175,14 +234,18 @@ _EXPECTED = "expected a dask Series or one-column DataFrame of image paths, a da
 
 
 @dataclass
-class _Partitions:
-    parts: list  # one delayed object (or plain list) per partition
+class Partitions:
+    """A collection split into per-partition delayed objects (or plain lists) and their lengths."""
+
+    parts: list
     lengths: list
-    frame: object = None  # the dask Series the parts came from (its index labels the output rows)
 
 
-def _as_partitioned(X, count=True) -> _Partitions:
-    """Split a dask collection into per-partition delayed objects and their lengths (computed when unknown)."""
+def as_partitioned(X, count=True) -> Partitions:
+    """Split a dask collection into per-partition delayed objects and their lengths (computed when unknown).
+
+    ``count=False`` checks the container only (nothing is computed) and returns no parts.
+    """
     kind = type(X).__module__.split(".")[:2]
     if kind == ["dask", "array"]:
         if X.ndim == 2 and X.shape[1] == 1:
@@ -192,10 +255,10 @@ def _as_partitioned(X, count=True) -> _Partitions:
         elif X.ndim != 1:
             raise ValueError(f"X is a {X.ndim}-D dask array of shape {X.shape}; {_EXPECTED} (or a 4-D batch of images)")
         if not count:
-            return _Partitions([], [])
+            return Partitions([], [])
         if any(np.isnan(c) for c in X.chunks[0]):
             X = X.compute_chunk_sizes()
-        return _Partitions(list(X.to_delayed().ravel()), [int(c) for c in X.chunks[0]])
+        return Partitions(list(X.to_delayed().ravel()), [int(c) for c in X.chunks[0]])
     if kind == ["dask", "dataframe"]:
         if type(X).__name__ == "DataFrame":
             if len(X.columns) != 1:
@@ -207,14 +270,14 @@ def _as_partitioned(X, count=True) -> _Partitions:
         elif type(X).__name__ != "Series":
             raise TypeError(f"X is a dask {type(X).__name__}; {_EXPECTED}")
         if not count:
-            return _Partitions([], [])
+            return Partitions([], [])
         lengths = X.map_partitions(len).compute()
-        return _Partitions(list(X.to_delayed()), [int(n) for n in lengths], frame=X)
+        return Partitions(list(X.to_delayed()), [int(n) for n in lengths])
     if kind == ["dask", "bag"] and type(X).__name__ == "Bag":
         if not count:
-            return _Partitions([], [])
+            return Partitions([], [])
         lengths = X.map_partitions(_count).compute()
-        return _Partitions(list(X.to_delayed()), [int(n) for n in lengths])
+        return Partitions(list(X.to_delayed()), [int(n) for n in lengths])
     raise TypeError(f"X is a dask {type(X).__name__} ({type(X).__module__}); {_EXPECTED}")
 
 
@@ -222,7 +285,7 @@ def _count(partition):
     return [sum(1 for _ in partition)]
 
 
-def _items(part) -> list:
+def partition_items(part) -> list:
     """The items of one partition as the estimators take them (a list; a 4-D block stays an array)."""
     if isinstance(part, np.ndarray) and part.ndim == 4:
         return part
@@ -231,15 +294,20 @@ def _items(part) -> list:
     return list(part)
 
 
+def list_partitions(items, partition_size: int) -> Partitions:
+    """A plain sequence cut into parts of ``partition_size`` items."""
+    parts = [items[i : i + partition_size] for i in range(0, len(items), partition_size)]
+    return Partitions(parts, [len(p) for p in parts])
+
+
 # --- the estimator as it travels -----------------------------------------------------------------
 
 
 def shipped(estimator):
-    """A shallow copy for the workers (plain arrays out, no progress bars) and a digest of its pickle."""
-    copy_ = copy.copy(estimator)
-    copy_.__dict__["_sklearn_output_config"] = {"transform": "default"}  # not shared with the original
-    if "verbose" in copy_.__dict__:
-        copy_.verbose = False
+    """A shallow copy for the workers (no progress bars) and a digest of its pickle (its key in the graph)."""
+    copy_ = copy.copy(estimator)  # set_params below rebinds attributes of the copy only
+    if "verbose" in copy_.get_params(deep=False):
+        copy_.set_params(verbose=False)
     return copy_, _digest(copy_)
 
 
@@ -269,52 +337,128 @@ def _digest(estimator) -> str:
     return sink.hash.hexdigest()
 
 
+def active_client():
+    """The default ``distributed`` client of this process, or None (without importing distributed)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        return distributed.default_client()
+    except ValueError:
+        return None
+
+
+def client_of(settings_client):
+    """``settings_client``, else the active client; an error naming what to do when there is none."""
+    require("distributed")
+    client = settings_client if settings_client is not None else active_client()
+    if client is None:
+        raise ValueError("skvgg.dask.distribute() found no dask client: start one (distributed.Client(...)) or pass client=")
+    return client
+
+
+# Futures of the estimators scattered from this process, by (client id, key): a second call with
+# an equal estimator reuses the copy the workers hold. Weak: a key is released on the cluster
+# once no lazy result or running computation refers to it.
+_SCATTERED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_SCATTER_LOCK = threading.Lock()
+
+
+def _on_workers(copy_, key: str, client):
+    """A future of ``copy_`` held by every worker of ``client`` (sent once per worker)."""
+    with _SCATTER_LOCK:
+        future = _SCATTERED.get((client.id, key))
+        if future is None or future.status != "finished":
+            future = client.scatter({key: copy_}, broadcast=True, hash=False)[key]
+            _SCATTERED[(client.id, key)] = future
+        return future
+
+
+def tasks(estimator, method, partitions: Partitions, function=None, extra=lambda index: (), client=None):
+    """One delayed call of ``function(estimator, key, method, part, offset, *extra(index))`` per partition.
+
+    With ``client``, the estimator is scattered to its workers and the tasks refer to it by
+    key; without, the graph holds the object (dask's local schedulers do not serialise it).
+    """
+    dask = require("dask")
+    copy_, digest = shipped(estimator)
+    key = f"skvgg-{type(estimator).__name__}-{digest}"
+    node = _on_workers(copy_, key, client) if client is not None else dask.delayed(copy_, name=key, traverse=False)
+    call = dask.delayed(function or run_partition, pure=True)
+    offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
+    return [call(node, key, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)], offsets
+
+
+def lazy(estimator, method, X):
+    """``estimator.<method>`` of a dask collection, as a lazy dask array with known chunks."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    _check_output_config(estimator, method)
+    da = require("dask.array")
+    partitions = as_partitioned(X)
+    if sum(partitions.lengths) == 0:
+        raise ValueError("X is empty: expected at least one image")
+    meta = output_meta(estimator, method)
+    delayed, _ = tasks(estimator, method, partitions, client=active_client())
+    blocks = [da.from_delayed(d, shape=(n, *meta.shape[1:]), meta=meta) for d, n in zip(delayed, partitions.lengths)]
+    return da.concatenate(blocks, axis=0)
+
+
+# --- in a worker -----------------------------------------------------------------------------------
+
 # Statistics of this process's tasks, read by skvgg.dask.worker_stats through Client.run.
 _STATS = {"partitions": 0, "images": 0}
 _STATS_LOCK = threading.Lock()
+_READY_LOCK = threading.Lock()
+# The estimators prepared in this process, by key, the most recent last. A worker may receive
+# the same key again (distributed's active memory manager drops replicas no task waits for,
+# and a later computation fetches it back): the copy prepared first, network loaded, serves it.
+_PREPARED: collections.OrderedDict = collections.OrderedDict()
+PREPARED_KEPT = 2
 
 
 def stats() -> dict:
+    """This process's ``partitions`` and ``images`` described and ``network_builds``."""
     from .runtime import network_builds
 
     with _STATS_LOCK:
         return dict(_STATS, network_builds=network_builds())
 
 
-def ready(estimator, digest: str):
-    """``estimator`` with its network loaded in this process (once per process and estimator)."""
-    from .runtime import shared_network
+def ready(estimator, key: str):
+    """The estimator of ``key`` with its network loaded in this process (once per key while it is kept)."""
+    with _READY_LOCK:  # tasks running at once in one worker load it once
+        prepared = _PREPARED.get(key)
+        if prepared is None:
+            prepared = _PREPARED[key] = estimator.load_network()
+            while len(_PREPARED) > PREPARED_KEPT:
+                _PREPARED.popitem(last=False)
+        _PREPARED.move_to_end(key)
+        return prepared
 
-    if hasattr(estimator, "_get_networks"):  # the featurizer's networks live in the shared registry already
-        estimator._get_networks()
-    elif getattr(estimator, "_network", None) is None:
-        # A fitted classifier restores its own network; register it so a worker does that once.
-        estimator._network = shared_network(("skvgg.dask", type(estimator).__name__, digest), estimator._get_network)
-    return estimator
 
-
-def run_partition(estimator, digest: str, method: str, part, offset: int):
+def run_partition(estimator, key: str, method: str, part, offset: int):
     """``estimator.<method>`` on one partition's items; errors name the row in the whole input."""
-    return _run(estimator, digest, method, part, offset)[0]
+    return _run(estimator, key, method, part, offset)[0]
 
 
-def run_partition_reporting(estimator, digest: str, method: str, part, offset: int):
+def run_partition_reporting(estimator, key: str, method: str, part, offset: int):
     """:func:`run_partition` and the images it could not read (``on_error="nan"``), indexed in the whole input."""
-    result, used = _run(estimator, digest, method, part, offset)
+    result, used = _run(estimator, key, method, part, offset)
     failures = [dict(f, index=f["index"] + offset) for f in getattr(used, "failures_", None) or []]
     return result, failures
 
 
-def _run(estimator, digest, method, part, offset):
+def _run(estimator, key, method, part, offset):
     """The result and the estimator that computed it: a shallow copy per task, so that tasks running at
     once in one worker (``threads_per_worker`` > 1) share the loaded network but not ``failures_``."""
     from .images import ImageInputError
 
-    items = _items(part)
+    items = partition_items(part)
     if len(items) == 0:
-        width, dtype = _output_spec(estimator, method)
-        return np.empty((0,) if width is None else (0, width), dtype=dtype), None
-    used = copy.copy(ready(estimator, digest))
+        return output_meta(estimator, method), None
+    used = copy.copy(ready(estimator, key))
     token = _IN_TASK.set(True)
     try:
         result = np.asarray(getattr(used, method)(items))
@@ -332,126 +476,7 @@ def _run(estimator, digest, method, part, offset):
     return result, used
 
 
-# --- lazy results --------------------------------------------------------------------------------
-
-
-def tasks(estimator, method, partitions: _Partitions, function=run_partition, extra=lambda index: ()):
-    """One delayed call of ``function(estimator, digest, method, part, offset, *extra(index))`` per partition."""
-    dask = require("dask")
-    copy_, digest = shipped(estimator)
-    # One key for the estimator: each worker receives and unpickles it once, its tasks share it.
-    node = dask.delayed(copy_, name=f"skvgg-{type(estimator).__name__}-{digest}", traverse=False)
-    call = dask.delayed(function, pure=True)
-    offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
-    return [call(node, digest, method, part, int(offsets[i]), *extra(i)) for i, part in enumerate(partitions.parts)], offsets
-
-
-def lazy(estimator, method, X):
-    """``estimator.<method>`` of a dask collection, as a lazy dask array or (``set_output``) DataFrame."""
-    from sklearn.utils.validation import check_is_fitted
-
-    check_is_fitted(estimator)
-    da = require("dask.array")
-    partitions = _as_partitioned(X)
-    if sum(partitions.lengths) == 0:
-        raise ValueError("X is empty: expected at least one image")
-    width, dtype = _output_spec(estimator, method)
-    delayed, offsets = tasks(estimator, method, partitions)
-    blocks = [
-        da.from_delayed(d, shape=(n,) if width is None else (n, width), dtype=dtype) for d, n in zip(delayed, partitions.lengths)
-    ]
-    array = da.concatenate(blocks, axis=0)
-    if method == "transform" and _pandas_output(estimator):
-        return _lazy_frame(estimator, array, partitions, delayed, offsets)
-    return array
-
-
-def _pandas_output(estimator) -> bool:
-    from sklearn.utils._set_output import _get_output_config
-
-    dense = _get_output_config("transform", estimator)["dense"]
-    if dense not in ("default", "pandas"):
-        raise ValueError(f"set_output(transform={dense!r}) has no lazy dask counterpart; use 'pandas' or 'default'")
-    return dense == "pandas"
-
-
-def _lazy_frame(estimator, array, partitions: _Partitions, delayed, offsets):
-    """The descriptors as a dask DataFrame with named columns, indexed as the input (or 0..n-1)."""
-    dask = require("dask")
-    dd = require("dask.dataframe")
-    import pandas as pd
-
-    _pass_lazy_frames_through_set_output()
-    names = [str(name) for name in estimator.get_feature_names_out()]
-    frame = dask.delayed(_frame, pure=True)
-    if partitions.frame is not None:
-        parts = [frame(d, part, names) for d, part in zip(delayed, partitions.parts)]
-        index_meta = partitions.frame._meta.index
-        divisions = partitions.frame.divisions if partitions.frame.known_divisions else None
-    else:
-        parts = [frame(d, (int(offsets[i]), int(offsets[i + 1])), names) for i, d in enumerate(delayed)]
-        index_meta = pd.RangeIndex(0)
-        divisions = None
-        if all(n > 0 for n in partitions.lengths):
-            divisions = tuple(int(o) for o in offsets[:-1]) + (int(offsets[-1]) - 1,)
-    meta = pd.DataFrame(np.empty((0, len(names)), dtype=np.float32), columns=names, index=index_meta[:0])
-    return dd.from_delayed(parts, meta=meta, divisions=divisions, verify_meta=False)
-
-
-def _frame(values, labels, names):
-    import pandas as pd
-
-    index = pd.RangeIndex(*labels) if isinstance(labels, tuple) else labels.index
-    return pd.DataFrame(values, columns=names, index=index)
-
-
-_ADAPTER_LOCK = threading.Lock()
-
-
-def _pass_lazy_frames_through_set_output():
-    """Let scikit-learn's pandas output pass a dask DataFrame through instead of computing it.
-
-    ``set_output(transform="pandas")`` wraps what ``transform`` returns with
-    ``pd.DataFrame(result)``, which would compute a lazy result and drop its names; the
-    adapter installed here returns dask collections unchanged (their columns are named
-    already) and defers to scikit-learn's for everything else.
-    """
-    from sklearn.utils import _set_output
-
-    with _ADAPTER_LOCK:
-        current = _set_output.ADAPTERS_MANAGER.adapters["pandas"]
-        if getattr(current, "_skvgg_lazy", False):
-            return
-
-        class LazyPandasAdapter(type(current)):
-            _skvgg_lazy = True
-
-            def create_container(self, X_output, X_original, columns, inplace=True):
-                if is_dask_collection(X_output):
-                    return X_output
-                return super().create_container(X_output, X_original, columns, inplace=inplace)
-
-        _set_output.ADAPTERS_MANAGER.adapters["pandas"] = LazyPandasAdapter()
-
-
 # --- plain inputs computed on a cluster (skvgg.dask.distribute) ----------------------------------
-
-
-def list_partitions(items, partition_size: int) -> _Partitions:
-    parts = [items[i : i + partition_size] for i in range(0, len(items), partition_size)]
-    return _Partitions(parts, [len(p) for p in parts])
-
-
-def client_of(settings_client):
-    distributed = require("distributed")
-    if settings_client is not None:
-        return settings_client
-    try:
-        return distributed.get_client()
-    except ValueError:
-        raise ValueError(
-            "skvgg.dask.distribute() found no dask client: start one (distributed.Client(...)) or pass client="
-        ) from None
 
 
 def compute_with_progress(client, delayed, sizes, *, verbose, desc, unit="img"):
@@ -481,22 +506,13 @@ def gather(estimator, method, X, settings: Distribute):
 
     check_is_fitted(estimator)
     items = check_images(X)
+    client = client_of(settings.client)
     partitions = list_partitions(items, settings.partition_size)
-    delayed, _ = tasks(estimator, method, partitions, function=run_partition_reporting)
+    delayed, _ = tasks(estimator, method, partitions, function=run_partition_reporting, client=client)
     results, _ = compute_with_progress(
-        client_of(settings.client), delayed, partitions.lengths,
-        verbose=bool(getattr(estimator, "verbose", False)), desc=type(estimator).__name__,
-    )  # fmt: skip
+        client, delayed, partitions.lengths, verbose=bool(getattr(estimator, "verbose", False)), desc=type(estimator).__name__
+    )
     failures = [failure for _, part_failures in results for failure in part_failures]
-    if hasattr(estimator, "failures_"):  # as the local call leaves it, and with its warning
-        estimator.failures_ = failures
-        if failures:
-            from .images import ImageFailureWarning
-
-            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in failures)
-            warnings.warn(
-                f"{len(failures)} of {len(items)} images could not be read; their rows are NaN:\n{listing}",
-                ImageFailureWarning,
-                stacklevel=4,
-            )
+    if hasattr(estimator, "_skvgg_report_failures"):  # failures_ and the warning, as the local call leaves them
+        estimator._skvgg_report_failures(failures, len(items))
     return np.concatenate([values for values, _ in results], axis=0)

@@ -152,7 +152,7 @@ class PicklesTrainedWeights:
         ----------
         share_key : hashable, optional
             Estimators of this process loaded with the same key share one network, restored
-            once (skvgg's Dask workers pass a digest of the estimator). The shared network is
+            once (e.g. several unpickled copies of one model serving threads). The shared network is
             for prediction only: do not warm-start a fit of an estimator loaded this way.
 
         Returns

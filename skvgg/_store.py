@@ -31,7 +31,7 @@ _TEMPORARY = re.compile(r"^\.part-\d{6}-[0-9a-f]{16}\.parquet\.[0-9a-z.]+\.tmp$"
 
 
 def run_fingerprint(estimator) -> str:
-    """A digest of what makes the descriptors: the featurizer's signature, ``on_error`` and the column names.
+    """A digest of what makes the descriptors: the estimator's ``_skvgg_signature()``, ``on_error`` and the column names.
 
     Parameters that do not change a descriptor (``batch_size``, ``num_workers``,
     ``verbose``, ``cache``) are not in it, so a rerun with other values reuses the parts.
@@ -40,8 +40,9 @@ def run_fingerprint(estimator) -> str:
     from .cache import fingerprint
 
     names = tuple(str(n) for n in estimator.get_feature_names_out())
-    if hasattr(estimator, "_signature"):
-        return fingerprint("skvgg-parquet-1", estimator._signature(), getattr(estimator, "on_error", None), names)
+    if hasattr(estimator, "_skvgg_signature"):  # the documented hook (skvgg/_dask.py), as the featurizer's cache keys
+        on_error = estimator.get_params(deep=False).get("on_error")
+        return fingerprint("skvgg-parquet-1", estimator._skvgg_signature(), on_error, names)
     from ._dask import shipped
 
     _, digest = shipped(estimator)
@@ -61,19 +62,19 @@ def part_name(index: int, run: str, items) -> str:
     return f"part-{index:06d}-{digest_fields(run, *map(_identity, items), digest_size=8)}.parquet"
 
 
-def write_part(estimator, digest, method, part, offset, directory, index, run, names):
+def write_part(estimator, key, method, part, offset, directory, index, run, names):
     """Runs in a worker: the part of partition ``index`` unless it exists; returns ``(name, rows, computed)``."""
     import pandas as pd
 
-    from ._dask import _items, run_partition
+    from ._dask import partition_items, run_partition
     from .images import describe_item
 
-    items = _items(part)
+    items = partition_items(part)
     name = part_name(index, run, items)
     target = Path(directory) / name
     if target.exists():
         return name, len(items), False
-    values = run_partition(estimator, digest, method, part, offset)
+    values = run_partition(estimator, key, method, part, offset)
     table = pd.DataFrame(values, columns=list(names))
     table.insert(0, "path", [describe_item(item)[1] for item in items])
     atomic_write(target, lambda temporary: table.to_parquet(temporary, index=False))

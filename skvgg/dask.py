@@ -9,11 +9,15 @@ cluster run needs around them:
   parts that are missing or stale;
 - :func:`distribute`: inside it, ``transform``/``predict`` of plain lists run on the cluster
   (so ``run_transfer`` or a grid search's pipelines scale out unchanged);
+- :func:`output_meta`: the ``meta`` that dask (``map_partitions``) and dask-ml
+  (``ParallelPostFit(transform_meta=...)``) take to know an estimator's output type
+  without calling it on placeholder data;
 - :func:`start_client` (what ``skvgg featurize --workers/--scheduler`` uses) and
   :func:`worker_stats` (networks built and images described per worker process).
 
-Needs the ``skvgg[dask]`` extra (dask, distributed, dask-ml) except where noted; nothing
-here imports dask before it is called.
+Needs the ``skvgg[dask]`` extra (dask, distributed) except where noted; nothing here
+imports dask before it is called. dask-ml is not needed (it works with the estimators
+when installed).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ._typing import StrPath
 # distributed.Client and dask collections are annotated as Any: the dask extra is optional, and
 # the annotations resolve (typing.get_type_hints) without it.
 
-__all__ = ["featurize_to_parquet", "distribute", "start_client", "worker_stats"]
+__all__ = ["featurize_to_parquet", "distribute", "output_meta", "start_client", "worker_stats"]
 
 
 def featurize_to_parquet(
@@ -127,16 +131,16 @@ def featurize_to_parquet(
     started = time.perf_counter()
     if _dask.is_dask_collection(X) or client is not None:
         if _dask.is_dask_collection(X):
-            partitions = _dask._as_partitioned(X)
+            partitions = _dask.as_partitioned(X)
             dask = _dask.require("dask", "featurize_to_parquet on a dask collection")
-            client = client or _active_client()
+            client = client or _dask.active_client()
         else:
             from .images import check_images
 
             partitions = _dask.list_partitions(check_images(X), partition_size)
         delayed, _ = _dask.tasks(
             estimator, "transform", partitions, function=_store.write_part,
-            extra=lambda index: (str(directory), index, run, names),
+            extra=lambda index: (str(directory), index, run, names), client=client,
         )  # fmt: skip
         if client is not None:
             written, _ = _dask.compute_with_progress(
@@ -167,25 +171,16 @@ def _write_here(estimator, X, directory, partition_size, run, names, verbose):
 
     partitions = _dask.list_partitions(check_images(X), partition_size)
     copy_, digest = _dask.shipped(estimator)
+    key = f"skvgg-local-{type(estimator).__name__}-{digest}"
     offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
     written = []
     with tqdm(total=int(offsets[-1]), disable=not verbose, unit="img", desc=type(estimator).__name__) as progress:
         for index, part in enumerate(partitions.parts):
             written.append(
-                _store.write_part(copy_, digest, "transform", part, int(offsets[index]), str(directory), index, run, names)
+                _store.write_part(copy_, key, "transform", part, int(offsets[index]), str(directory), index, run, names)
             )
             progress.update(len(part))
     return written
-
-
-def _active_client():
-    distributed = __import__("sys").modules.get("distributed")
-    if distributed is None:
-        return None
-    try:
-        return distributed.get_client()
-    except ValueError:
-        return None
 
 
 @contextlib.contextmanager
@@ -233,6 +228,45 @@ def distribute(client: Any = None, *, partition_size: int = 64) -> Iterator[None
         yield
 
 
+def output_meta(estimator: BaseEstimator, method: str = "transform", *, output: str = "default") -> Any:
+    """An empty object of the type, dtype and columns of ``estimator.<method>``'s output: dask's ``meta``.
+
+    Dask infers an output's type by calling the function on placeholder data (strings such
+    as ``"foo"``, which are no image files) unless it is given ``meta``; pass this instead.
+
+    Parameters
+    ----------
+    estimator : fitted VGGFeaturizer or VGGClassifier
+    method : {"transform", "predict_proba", "predict"}, default="transform"
+    output : {"default", "pandas"}, default="default"
+        ``"default"``: a numpy array; ``"pandas"``: an empty DataFrame with the output's
+        column names (``get_feature_names_out()``, or ``classes_`` for ``predict_proba``),
+        an empty Series for ``predict``: the meta of partitions computed under
+        ``set_output(transform="pandas")``.
+
+    Returns
+    -------
+    meta : ndarray of shape (0, n_outputs) or (0,), or pandas DataFrame or Series with no rows
+
+    Examples
+    --------
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.dask import output_meta
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0, layer="pool5",
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32)).fit()
+    >>> output_meta(featurizer).shape, output_meta(featurizer).dtype
+    ((0, 512), dtype('float32'))
+    >>> list(output_meta(featurizer, output="pandas").columns[:2])
+    ['pool5_000', 'pool5_001']
+
+    With dask-ml (a lazy dask DataFrame indexed as the input, one task per partition)::
+
+        ParallelPostFit(featurizer.set_output(transform="pandas"),
+                        transform_meta=output_meta(featurizer, output="pandas")).transform(frame)
+    """
+    return _dask.output_meta(estimator, method, output=output)
+
+
 def start_client(
     workers: int | None = None,
     scheduler: StrPath | None = None,
@@ -275,5 +309,10 @@ def start_client(
 
 
 def worker_stats(client: Any) -> dict[str, dict[str, int]]:
-    """Per worker address: ``network_builds`` (weights loaded by that process), ``partitions`` and ``images`` described."""
+    """Per worker address: ``network_builds`` (weights loaded by that process), ``partitions`` and ``images`` described.
+
+    ``network_builds`` counts the networks loaded through the shared registry (featurizers);
+    a classifier restores its own network once per copy a worker holds. Counts are since the
+    process started.
+    """
     return client.run(_dask.stats)

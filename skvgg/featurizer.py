@@ -483,10 +483,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                     if cache is not None and keys[i] is not None:
                         cache.put(keys[i], descriptor)
                 progress.update(1)
-        if self.failures_:
-            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
-            message = f"{len(self.failures_)} of {len(items)} images could not be read; their rows are NaN:\n{listing}"
-            warn(message, ImageFailureWarning)
+        self._skvgg_report_failures(self.failures_, len(items))
         return out
 
     @staticmethod
@@ -572,6 +569,24 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
                 yield done, rows
             else:
                 yield from zip(done.tolist(), rows)
+
+    # --- hooks of skvgg's Dask support and parquet store (the contract in skvgg/_dask.py) ---
+
+    def _skvgg_signature(self) -> tuple:
+        """Everything that changes a descriptor (the cache's and the parquet store's keys)."""
+        return self._signature()
+
+    def _skvgg_report_failures(self, failures: list, n_images: int) -> None:
+        """Keep ``failures`` (dicts of ``index``, ``path``, ``reason``) as ``failures_`` and warn when there are any.
+
+        ``transform`` calls it, and so does :func:`skvgg.dask.distribute` with the failures of all
+        partitions, indexed in the whole input.
+        """
+        self.failures_ = list(failures)
+        if self.failures_:
+            listing = "\n".join(f"  X[{f['index']}] {f['path'] or ''}: {f['reason']}" for f in self.failures_)
+            message = f"{len(self.failures_)} of {n_images} images could not be read; their rows are NaN:\n{listing}"
+            warn(message, ImageFailureWarning)  # at the user's line, through Dask's and scikit-learn's frames
 
     # --- names and tags --------------------------------------------------------------------
 
