@@ -165,7 +165,7 @@ class NetworkEstimator(BaseEstimator):
         self.device_ = str(device)
         self.precision_ = precision_name(self.precision, device)
         self._runtime_of = (self.device, self.precision)
-        log(self.verbose, "%s: device %s, precision %s", type(self).__name__, self.device_, self.precision_)
+        log(getattr(self, "verbose", 0), "%s: device %s, precision %s", type(self).__name__, self.device_, self.precision_)
 
     def _runtime(self) -> tuple[torch.device, torch.dtype]:
         """The device and autocast dtype to run on, as resolved by :meth:`_resolve_runtime`."""

@@ -19,7 +19,7 @@ from .plan import ViewPlan
 from .runtime import resolve_precision
 from .weights import Preprocessing
 
-__all__ = ["check_scale_jitter", "evaluation_plan", "test_time_groups", "class_posteriors"]
+__all__ = ["check_scale_jitter", "evaluation_plan", "class_posteriors"]
 
 
 def check_scale_jitter(scale_jitter, crop: int):
@@ -39,10 +39,6 @@ def check_scale_jitter(scale_jitter, crop: int):
 def evaluation_plan(pre: Preprocessing, scales, flip: bool, multi_crop, single_view: bool = False) -> ViewPlan:
     """The views whose posteriors are averaged per image (:meth:`skvgg.plan.ViewPlan.test_time`)."""
     return ViewPlan.test_time(pre.resize_size, pre.crop_size, scales, flip, multi_crop, single_view)
-
-
-# The name callers used when the views were a function (before the plan); same arguments, now returns the plan.
-test_time_groups = evaluation_plan
 
 
 def class_posteriors(

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._dask import dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
-from ._evaluation import check_scale_jitter, class_posteriors, test_time_groups
+from ._evaluation import check_scale_jitter, class_posteriors, evaluation_plan
 from ._persistence import PicklesTrainedWeights, save_state_dict
 from ._schedule import PlateauSchedule
 from ._training import (
@@ -488,10 +488,10 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
 
     def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
         multi_crop = self.multi_crop if multi_crop is None else multi_crop
-        groups = test_time_groups(self.preprocessing_, self._test_scales(), self.eval_flip, multi_crop, single_view)
+        plan = evaluation_plan(self.preprocessing_, self._test_scales(), self.eval_flip, multi_crop, single_view)
         network = self._get_network()
         return class_posteriors(
-            network, items, indices, groups,
+            network, items, indices, plan,
             pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self._runtime()[1],
             batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
         )  # fmt: skip

@@ -830,7 +830,7 @@ def run_imagenet(
             return units[key]
         if params["multi_crop"] == "combine":
             # Dense and multi-crop weigh equally in "combine" (one view group per scale and method,
-            # skvgg._evaluation.test_time_groups): the mean of the two runs, each computed once.
+            # skvgg._evaluation.evaluation_plan): the mean of the two runs, each computed once.
             dense, crops = (unit(member, member_weights, precision_name, {**params, "multi_crop": m}) for m in (False, True))
             units[key] = ((dense[0] + crops[0]) / 2, dense[1] + crops[1], (dense[2] + crops[2]) / 2)
             return units[key]

@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, load_shared_network
-from ._evaluation import class_posteriors, test_time_groups
+from ._evaluation import class_posteriors, evaluation_plan
 from ._typing import ImageCollection
 from .architectures import resolve_arch
 from .datasets import IMAGENET_N_CLASSES, imagenet_categories
@@ -73,9 +73,9 @@ def protocol_posteriors(
     (:mod:`skvgg._evaluation`): the same views and averaging as
     :meth:`VGGClassifier.predict_proba <skvgg.VGGClassifier.predict_proba>`.
     """
-    groups = test_time_groups(pre, scales, flip, multi_crop)
+    plan = evaluation_plan(pre, scales, flip, multi_crop)
     return class_posteriors(
-        network, items, indices, groups, pre=pre, precision=precision, batch_size=batch_size, num_workers=num_workers,
+        network, items, indices, plan, pre=pre, precision=precision, batch_size=batch_size, num_workers=num_workers,
         max_pixels=max_pixels,
     )  # fmt: skip
 

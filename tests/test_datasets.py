@@ -528,6 +528,7 @@ def test_descriptions_are_the_package_data_files(tmp_path):
         "caltech101.rst",
         "caltech256.rst",
         "image_folder.rst",
+        "imagenet.rst",
         "voc.rst",
     ]
     make_caltech101(tmp_path / "c101")

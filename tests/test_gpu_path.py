@@ -56,10 +56,13 @@ def test_auto_precision_follows_the_cards_capability(monkeypatch, capability, hi
         assert resolve_precision(name, device) == dtype  # explicit requests are kept
 
 
-def test_auto_precision_off_cuda_is_float32(monkeypatch):
+def test_auto_precision_off_cuda_is_float32_unless_the_cpu_computes_bfloat16(monkeypatch):
+    from skvgg.runtime import cpu_native_bfloat16
+
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: pytest.fail("asked a CUDA card"))
-    for device in ("cpu", "mps"):
-        assert resolve_precision("auto", torch.device(device)) == torch.float32
+    # A CPU with AVX512-BF16 or AMX computes bfloat16 natively (this test's AMD EPYC does); others, and MPS, float32.
+    assert resolve_precision("auto", torch.device("cpu")) == (torch.bfloat16 if cpu_native_bfloat16() else torch.float32)
+    assert resolve_precision("auto", torch.device("mps")) == torch.float32
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("half", torch.device("cpu"))
 
@@ -153,7 +156,9 @@ def _reference_descriptors(network, items, batch_size, pre, layers=("fc7",)):
 def test_featurizer_is_bit_identical_to_reading_each_batch_at_once(vgg11_file):
     rng = np.random.default_rng(0)
     items = [rng.integers(0, 256, (70 + 3 * i, 90, 3), dtype=np.uint8) for i in range(7)]
-    featurizer = VGGFeaturizer(arch="vgg11", weights=str(vgg11_file), preprocessing=SMALL, batch_size=3, device="cpu")
+    featurizer = VGGFeaturizer(
+        arch="vgg11", weights=str(vgg11_file), preprocessing=SMALL, batch_size=3, device="cpu", precision="float32"
+    )  # the reference below runs in float32 (auto is bfloat16 on CPUs with native bf16)
     got = featurizer.fit().transform(items)  # batches of 3, 3 and 1: two read back late, by flush
     expected = _reference_descriptors(featurizer._get_network(), items, 3, SMALL)
     np.testing.assert_array_equal(got, expected)
@@ -376,20 +381,20 @@ def test_gpu_decode_path_keeps_the_pixel_budget_and_special_files_out(tmp_path, 
 
 
 def test_images_the_decoder_refuses_take_the_pil_path(tmp_path, vgg11_file, emulated, monkeypatch):
-    import torchvision.io
+    import skvgg.gpudecode
 
     items = _files(tmp_path)[:4]
     refused = len(Path(items[1]).read_bytes())
-    real = torchvision.io.decode_jpeg
+    real = skvgg.gpudecode.decode_jpegs  # the decoding seam (skvgg.images._tvio)
     calls = []
 
-    def decode_jpeg(data, **options):
+    def decode_jpegs(data, device):
         calls.append(len(data))
         if any(len(d) == refused for d in data):
             raise RuntimeError("Error while decoding JPEG images: simulated refusal")
-        return real(data, **options)
+        return real(data, device)
 
-    monkeypatch.setattr(torchvision.io, "decode_jpeg", decode_jpeg)
+    monkeypatch.setattr(skvgg.gpudecode, "decode_jpegs", decode_jpegs)
     options = dict(arch="vgg11", weights=str(vgg11_file), preprocessing=SMALL, device="cpu", batch_size=8)
     featurizer = VGGFeaturizer(decode="gpu", **options).fit()
     got = featurizer.transform(items)

@@ -302,8 +302,8 @@ def test_each_protocols_views_are_the_classifiers(monkeypatch, name):
     recorded = {}
 
     def recorder(owner):
-        def fake(network, items, indices, make_groups, **kwargs):
-            recorded[owner] = make_groups
+        def fake(network, items, indices, plan, **kwargs):
+            recorded[owner] = plan
             return np.full((len(indices), 1000), 1e-3, dtype=np.float32)
 
         return fake
@@ -319,7 +319,10 @@ def test_each_protocols_views_are_the_classifiers(monkeypatch, name):
     image = Image.fromarray(np.random.RandomState(1).randint(0, 256, (260, 300, 3), dtype=np.uint8))
     ours.predict_proba([np.asarray(image)])
     theirs.predict_proba([np.asarray(image)])
-    groups = {owner: make_groups(image, 0) for owner, make_groups in recorded.items()}
+    from skvgg.pipeline import plan_groups
+
+    assert recorded["imagenet"] == recorded["classifier"]  # one typed plan (skvgg.plan.ViewPlan)
+    groups = {owner: plan_groups(plan, image) for owner, plan in recorded.items()}
     assert len(groups["imagenet"]) == len(groups["classifier"]) > 0
     views = 0
     for a, b in zip(groups["imagenet"], groups["classifier"]):

@@ -214,3 +214,24 @@ def test_describe_item_names_each_kind(tmp_path):
     assert describe_item(io.BytesIO(b"x")) == ("file object _io.BytesIO", None)
     assert describe_item({"bytes": b"ab", "path": "x.jpg"}) == ("image dict with 2 bytes, path 'x.jpg'", None)
     assert describe_item({"bytes": None, "path": "/d/x.jpg"}) == ("image dict with path '/d/x.jpg'", "/d/x.jpg")
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "dok", "lil", "dia", "bsr"])
+@pytest.mark.parametrize("container", ["matrix", "array"])
+def test_every_sparse_format_is_refused_as_sparse(fmt, container):
+    # scipy's DOK format is a dict whose truth value raises: it must meet the sparse message,
+    # not crash in the check for a single Hugging Face image dict.
+    import scipy.sparse as sp
+
+    make = sp.csr_matrix if container == "matrix" else sp.csr_array
+    X = make(np.ones((10, 3))).asformat(fmt)
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        check_images(X)
+
+
+def test_a_mapping_item_that_refuses_bool_is_not_an_image_dict():
+    import scipy.sparse as sp
+
+    item = sp.dok_matrix(np.ones((2, 2)))
+    with pytest.raises(TypeError, match=r"X\[0\] .*unsupported item type"):
+        check_images([item])

@@ -142,7 +142,8 @@ def is_encoded(obj):
 
 def is_image_dict(obj):
     """Whether ``obj`` is a Hugging Face ``datasets`` image dict: a mapping with keys among 'bytes' and 'path'."""
-    return isinstance(obj, Mapping) and bool(obj) and set(obj.keys()) <= _IMAGE_DICT_KEYS
+    # len(), not truth value: some mappings (scipy's DOK matrices) refuse bool().
+    return isinstance(obj, Mapping) and len(obj) > 0 and set(obj.keys()) <= _IMAGE_DICT_KEYS
 
 
 def image_dict_source(item, index):
@@ -503,6 +504,9 @@ def check_images(X: object) -> list[Any]:
     """
     if X is None:
         raise TypeError(f"X is None; {_EXPECTED_X}")
+    # Before the single-item checks: scipy's DOK format is a dict (a Mapping) whose truth value raises.
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
+        raise TypeError(f"X is a sparse matrix ({_type_name(X)}): sparse input is not supported; {_EXPECTED_X}")
     if is_path(X):
         shown = repr(path_str(X))
         raise TypeError(f"X is a single path ({shown}), not a sequence of images; wrap it in a list: [{shown}]")
@@ -511,8 +515,6 @@ def check_images(X: object) -> list[Any]:
         raise TypeError(f"X is a single image ({description}), not a sequence of images; wrap it in a list: [X]")
     if isinstance(X, Image.Image):
         raise TypeError("X is a single PIL image, not a sequence of images; wrap it in a list: [image]")
-    if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # scipy.sparse, without importing scipy
-        raise TypeError(f"X is a sparse matrix ({_type_name(X)}): sparse input is not supported; {_EXPECTED_X}")
 
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(X, pandas.DataFrame):
