@@ -19,7 +19,7 @@ from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
 from ._typing import ImageCollection
 from .architectures import resolve_arch
-from .cache import fingerprint, open_cache
+from .cache import DiskCache, fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import describe, evaluation_groups
@@ -104,10 +104,12 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         slightly from "cpu" (decoder and resize arithmetic; see ``docs/user-guide/featurizer.md``).
     verbose : bool or int, default=False
         Show a progress bar over images.
-    cache : None, bool, str or os.PathLike, default=None
+    cache : None, bool, str, os.PathLike or :class:`~skvgg.cache.DiskCache`, default=None
         Per-image descriptor cache: None is off, True keeps descriptors in this
         process's memory (shared by clones, so a grid search over later steps computes
-        each image once), a directory keeps them on disk for other processes and runs.
+        each image once), a directory keeps them on disk for other processes and runs,
+        bounded at 10 GiB (least recently used entries go first);
+        ``DiskCache(directory, max_bytes=...)`` sets another bound.
     on_error : {"raise", "nan"}, default="raise"
         "raise": an unreadable image stops with an error naming its index and path.
         "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
@@ -188,7 +190,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         "flip": ["boolean"],
         "scale_pooling": [StrOptions({"mean", "stack"})],
         "decode": [StrOptions({"cpu", "gpu"})],
-        "cache": [None, "boolean", str, os.PathLike],
+        "cache": [None, "boolean", str, os.PathLike, DiskCache],
         "on_error": [StrOptions({"raise", "nan"})],
         "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
         "compile": ["boolean", StrOptions({"auto"})],
