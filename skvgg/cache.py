@@ -338,8 +338,9 @@ class DiskCache(DescriptorCache):
         """Add a store to this process's estimate of the directory's size; trim when it passes the bound.
 
         The estimate is the size found by the last scan plus what this process wrote since:
-        the directory is scanned (which also sees other processes' stores and deletions)
-        only when the estimate passes the bound, so a store costs no scan in the common case.
+        the directory is scanned (which also sees other processes' stores and deletions) at
+        this process's first store and then only when the estimate passes the bound, so a
+        store costs no scan in the common case.
         """
         with _state_lock:
             usage = _usage.get(self._id)
