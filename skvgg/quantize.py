@@ -40,7 +40,11 @@ and more. The build therefore compiles one graph per regime, on batches of
 :data:`WARM_BATCHES` views, before the first batch is computed: later calls never compile,
 whatever their batch sizes (``tests/test_cpu_speed.py`` counts the graphs). Padding every
 batch to ``batch_size`` would also give one graph, but would compute up to 16 times the
-views for small calls and dense evaluation's batches of one or two views.
+views for small calls and dense evaluation's batches of one or two views. Dense graphs are
+compiled on an oblong example: on a square one, dynamo's duck sizing ties the height to the
+width, and the first oblong image compiled again. The same backend rule also tells apart a
+single dense view whose fc maps have a few positions (a near-square image at scale 256) from
+a larger one, so a single dense view is compiled for both.
 """
 
 from __future__ import annotations
@@ -174,12 +178,26 @@ def _freezing():
     return config.patch(freezing=True)
 
 
-def _warm(extractor: FastExtractor, example: torch.Tensor) -> None:
-    """Compile ``extractor`` now for every batch-size regime (:data:`WARM_BATCHES`), from ``example``'s views."""
+def _warm(extractor: FastExtractor, example: torch.Tensor, dense: bool) -> None:
+    """Compile ``extractor`` now for every batch-size regime (:data:`WARM_BATCHES`), from ``example``'s views.
+
+    Dense graphs also meet the convolutions' size rule on a single view: the dense fc layers'
+    input is small (a few map positions, near-square images at the smallest scale) or not.
+    A single view is therefore also run at the example's smallest oblong shape and at twice
+    its width.
+    """
+    shapes = [example]
+    if dense:
+        height, width = example.shape[-2:]
+        side = min(height, width)
+        if height != width:
+            shapes.append(example[..., :side, : side + 1] if width > height else example[..., : side + 1, :side])
+        shapes.append(torch.cat([example, example], dim=-1))
     with _COMPILE_LOCK:
         for size in WARM_BATCHES:
-            rows = example[torch.arange(size, device=example.device) % len(example)]
-            extractor(rows.contiguous(memory_format=torch.channels_last))
+            for shape in shapes if size == 1 else shapes[:1]:
+                rows = shape[torch.arange(size, device=example.device) % len(shape)]
+                extractor(rows.contiguous(memory_format=torch.channels_last))
 
 
 def _calibration_batches(make_groups, normalize):
@@ -222,7 +240,7 @@ def int8_extractor(network, key: tuple, layers, dense: bool, make_groups, normal
                 prepared(batch)
             graph = _compile(convert_pt2e(prepared))
             extractor = FastExtractor(graph, layers, 0.0)
-            _warm(extractor, example)  # compiles now, so the cost is paid (and reported) here
+            _warm(extractor, example, dense)  # compiles now, so the cost is paid (and reported) here
         extractor.build_seconds = time.perf_counter() - start
         return extractor
 
@@ -238,7 +256,7 @@ def compile_extract(network, layers, dense: bool, dtype: torch.dtype, example: t
     """
     start = time.perf_counter()
     extractor = FastExtractor(_compile(_Extract(network, layers, dense, dtype).eval()), layers, 0.0)
-    _warm(extractor, example)
+    _warm(extractor, example, dense)
     extractor.build_seconds = time.perf_counter() - start
     return extractor
 
@@ -264,7 +282,10 @@ def fast_extractors(networks, preprocessings, keys, layers, scales, precision, m
             fast.append(int8_extractor(network, key, layers, dense, make_groups, pre.normalize, views))
         else:
             side = scales[0] if dense else preprocessings[0].crop_size
-            example = pre.normalize(torch.zeros(2, 3, side, side, dtype=torch.uint8, device=device))
+            # Dense views are rarely square: a square example would make dynamo's duck sizing tie
+            # the height to the width and compile again for the first other image.
+            width = side + 1 if dense else side
+            example = pre.normalize(torch.zeros(2, 3, side, width, dtype=torch.uint8, device=device))
             example = example.contiguous(memory_format=torch.channels_last)
             fast.append(compiled_extractor(network, key, layers, dense, dtype, example))
     return fast

@@ -124,6 +124,23 @@ def test_graphs_do_not_recompile_for_another_batch_size(options):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("options", [dict(precision="int8"), dict(precision="float32", compile=True)], ids=["int8", "compiled"])
+def test_dense_graphs_do_not_recompile_for_other_shapes_or_batch_sizes(options):
+    """A square example tied height to width (duck sizing): the first oblong image compiled again;
+    a single view with small dense maps is another backend regime than one with larger maps."""
+    from torch._dynamo.utils import counters
+
+    clear_network_cache()
+    params = {**INT8, **options, "preprocessing": None, "scales": [256], "batch_size": 16}
+    featurizer = VGGFeaturizer(**params).fit()
+    featurizer.transform(photos(1, (300, 260)))  # builds the graphs
+    graphs = counters["stats"]["unique_graphs"]
+    for images in [photos(1, (260, 410)), photos(1, (350, 350)), photos(1, (300, 260)) * 17, photos(2, (400, 300))]:
+        featurizer.transform(images)
+        assert counters["stats"]["unique_graphs"] == graphs, f"compiled again for {len(images)} images of {images[0].shape}"
+
+
+@pytest.mark.slow
 def test_int8_single_view_agrees_with_float32_and_is_deterministic():
     images = photos()
     reference = VGGFeaturizer(**{**INT8, "precision": "float32"}).fit().transform(images)
