@@ -75,7 +75,8 @@ INT8_EXTRA = "skvgg[int8]"
 #: Smallest dense scale for int8: the dense fc maps must be at least 2x2 (see above).
 INT8_MIN_DENSE_SIZE = 256
 #: ``compile="auto"`` compiles from this many images to compute: compiling VGG16 with
-#: freezing costs 10-30 s on a small CPU, which a handful of images never repays.
+#: freezing for every batch-size regime took 40-180 s on a loaded 2-core CPU
+#: (docs/user-guide/performance.md), which a handful of images never repays.
 COMPILE_MIN_IMAGES = 1000
 #: Batch sizes, in views, that a graph is compiled for when it is built: one per regime
 #: torch's dynamic shapes distinguish (1; 2-15; 16 and more), see "Batch sizes" above.
