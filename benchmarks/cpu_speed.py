@@ -1,7 +1,8 @@
 """CPU speed of VGGFeaturizer by precision, and peak memory of loading VGG16 weights (issue 10).
 
-    python benchmarks/cpu_speed.py           # VGG16, 32 photos (~10-20 min on 2 shared cores)
-    python benchmarks/cpu_speed.py --quick   # VGG11, 8 photos: a check that every path runs
+    python benchmarks/cpu_speed.py                  # VGG16, 32 photos (~10-20 min on 2 shared cores)
+    python benchmarks/cpu_speed.py --quick          # VGG11, 8 photos: a check that every path runs
+    python benchmarks/cpu_speed.py --network-only   # only the float32 network comparison (below)
 
 One run, ratios against the hand loop measured in the same run: torchvision's vgg16 in
 eager mode, PIL preprocessing image by image, batch 1. Then VGGFeaturizer with the
@@ -13,6 +14,15 @@ old way (torch.load, then copy into the network) and the new way (memory-mapped 
 assigned), each in a fresh process. Photos: crops of scikit-learn's two sample photos,
 saved as JPEG. Weights are random (the cost does not depend on their values), saved in
 torchvision's state_dict format. Results go to benchmarks/results/ as JSON and log.
+
+The float32 network comparison (issue 19: skvgg float32 ran at 0.81x ONNX Runtime's
+float32 on the same CPU) times the network alone, fc7 of the same weights on the same
+preprocessed batch (the photos' centre views), in one process, in turns, so that the
+ratios hold on a loaded machine: torch eager in contiguous (NCHW) and channels_last
+layouts (skvgg's eager path), torch.compile with inductor freezing (skvgg's
+``compile=True``: weights prepacked for oneDNN, convolution and ReLU fused), and ONNX
+Runtime's CPU provider on the same network exported to ONNX, if onnxruntime is installed
+(an optional reference, not a dependency of skvgg).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import argparse
 import datetime
 import io
 import json
+import os
 import platform
 import re
 import subprocess
@@ -95,12 +106,81 @@ def peak_rss_mb(code: str) -> float:
     return int(out.strip().splitlines()[-1]) / 1024
 
 
+class Fc7(torch.nn.Module):
+    """torchvision VGG up to fc7 (after its ReLU): what the featurizer computes by default."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.classifier[:5](torch.flatten(self.model.avgpool(self.model.features(x)), 1))
+
+
+def network_rows(model, batch: torch.Tensor, repeats: int, say) -> list[dict]:
+    """Images/s of the float32 network alone, each path timed ``repeats`` times in turns; best of each."""
+    import copy
+
+    from torch._inductor import config
+
+    fc7 = Fc7(model).eval()
+    channels_last = copy.deepcopy(fc7).to(memory_format=torch.channels_last)
+    batch_cl = batch.contiguous(memory_format=torch.channels_last)
+    paths = {
+        "torch eager, contiguous (NCHW)": (fc7, batch),
+        "torch eager, channels_last (skvgg compile=False)": (channels_last, batch_cl),
+    }
+    start = time.perf_counter()
+    with config.patch(freezing=True), torch.inference_mode():
+        compiled = torch.compile(copy.deepcopy(fc7).to(memory_format=torch.channels_last), dynamic=True)
+        compiled(batch_cl)
+    say(f"compile with freezing: {time.perf_counter() - start:.1f} s (once per process)")
+    paths["torch.compile, freezing, channels_last (skvgg compile=True)"] = (compiled, batch_cl)
+    try:
+        import onnxruntime
+    except ImportError:
+        onnxruntime = None
+        say("onnxruntime is not installed: no ONNX Runtime reference line")
+    if onnxruntime is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "fc7.onnx")
+            torch.onnx.export(
+                fc7, (batch,), path, dynamo=False, input_names=["x"], output_names=["fc7"], dynamic_axes={"x": {0: "batch"}}
+            )
+            session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        feed = {"x": batch.numpy()}
+
+        def run_onnx(_):
+            return torch.from_numpy(session.run(None, feed)[0])
+
+        paths[f"ONNX Runtime {onnxruntime.__version__} CPU, float32"] = (run_onnx, batch)
+    reference = None
+    times = {name: [] for name in paths}
+    outputs = {}
+    for _ in range(repeats):
+        for name, (run, x) in paths.items():
+            with config.patch(freezing=True), torch.inference_mode():
+                run(x)  # warm (the first of each turn is not timed: caches, thread pools)
+                start = time.perf_counter()
+                outputs[name] = run(x)
+                times[name].append(time.perf_counter() - start)
+    reference = outputs["torch eager, contiguous (NCHW)"]
+    rows = []
+    for name, seconds in times.items():
+        best = min(seconds)
+        difference = float((outputs[name] - reference).abs().max() / reference.abs().max())
+        rows.append({"path": name, "seconds": best, "images_per_s": len(batch) / best, "max_rel_difference": difference})
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="VGG11 and 8 photos")
     parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--scales", type=int, nargs="+", default=[256, 384])
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--network-only", action="store_true", help="only the float32 network comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of the network comparison (best of)")
     args = parser.parse_args()
     arch = "vgg11" if args.quick else "vgg16"
     n = args.images or (8 if args.quick else 32)
@@ -113,7 +193,8 @@ def main():
 
     say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
     say(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {arch}, {n} photos, batch {args.batch_size}")
-    rows, builds = [], {}
+    rows, builds, network = [], {}, []
+    rss_old = rss_new = None
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_jpegs(Path(tmp), n)
         torch.manual_seed(0)
@@ -130,6 +211,19 @@ def main():
                     out.append(model.classifier[:5](torch.flatten(model.avgpool(model.features(x)), 1)).numpy())
             return np.vstack(out)
 
+        views = torch.stack([transform(Image.open(path).convert("RGB")) for path in paths[: args.batch_size]])
+        say()
+        say(f"float32 network alone: {arch} fc7, a batch of {len(views)} centre views, best of {args.repeats} turns")
+        network = network_rows(model, views, args.repeats, say)
+        eager = network[1]["images_per_s"]
+        say("| path | images/s | x torch eager channels_last | max difference to NCHW eager (relative) |")
+        say("|---|---|---|---|")
+        for row in network:
+            ratio = row["images_per_s"] / eager
+            say(f"| {row['path']} | {row['images_per_s']:.2f} | {ratio:.2f} | {row['max_rel_difference']:.1e} |")
+        if args.network_only:
+            return finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new)
+
         hand_loop()  # warm-up
         start = time.perf_counter()
         hand = hand_loop()
@@ -139,6 +233,7 @@ def main():
         common = dict(arch=arch, weights=weights, device="cpu", batch_size=args.batch_size)
         paths_run = {
             "skvgg default (precision='auto')": dict(),
+            "skvgg precision='float32', compile=True": dict(precision="float32", compile=True),
             "skvgg precision='bfloat16'": dict(precision="bfloat16"),
             "skvgg precision='int8', single view": dict(precision="int8"),
             "skvgg float32, dense scales": dict(precision="float32", scales=args.scales),
@@ -184,11 +279,16 @@ def main():
             f"new (memory-mapped, assigned) {rss_new:.0f} MB"
         )
 
+    finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new)
+
+
+def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new):
     stamp = datetime.date.today().isoformat()
     cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    base = out / f"cpu_speed-{stamp}-{cpu}{'-quick' if args.quick else ''}"
+    suffix = ("-quick" if args.quick else "") + ("-network" if args.network_only else "")
+    base = out / f"cpu_speed-{stamp}-{cpu}{suffix}"
     result = {
         "date": stamp,
         "cpu": flags,
@@ -197,6 +297,8 @@ def main():
         "images": n,
         "batch_size": args.batch_size,
         "scales": args.scales,
+        "load_average": list(os.getloadavg()),
+        "network_float32": network,
         "rows": rows,
         "graph_build_s": builds,
         "peak_rss_mb": {"old": rss_old, "new": rss_new},

@@ -3,6 +3,10 @@
 Keys combine the image's identity (:func:`skvgg.images.image_key`: content hash for
 in-memory images, path + size + modification time for files) with a fingerprint of every
 parameter that changes the descriptor. Values are float32 vectors.
+
+Both caches are bounded in bytes and drop the least recently used entries first: the
+memory cache at 2 GiB, a disk cache at :data:`DEFAULT_DISK_CACHE_BYTES` unless
+``cache=DiskCache(directory, max_bytes=...)`` says otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import warnings
 from collections import OrderedDict
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 # No imports from the package: tests load this module alone, from its file.
@@ -27,6 +32,7 @@ __all__ = [
     "CacheIntegrityWarning",
     "CacheReadOnlyWarning",
     "CacheWarning",
+    "DEFAULT_DISK_CACHE_BYTES",
     "DescriptorCache",
     "DiskCache",
     "MemoryCache",
@@ -36,9 +42,20 @@ __all__ = [
 ]
 
 
+#: The size bound of a disk cache given as a directory (``cache="path"``): 10 GiB, about
+#: 650,000 fc7 descriptors (16 KiB each).
+DEFAULT_DISK_CACHE_BYTES = 10 * 1024**3
+
+
 def fingerprint(*parts: object) -> str:
-    """Stable hex digest of the ``repr`` of ``parts`` (parameters, weights identity...)."""
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    """Stable hex digest of ``parts`` (parameters, weights identity...), by :func:`joblib.hash`.
+
+    joblib hashes what the values hold, the way scikit-learn's tools do: numpy arrays by
+    their bytes, dtype and shape (``repr`` elides the middle of large arrays, so two
+    different arrays could share a ``repr``), dicts and sets in a stable order. The digest
+    is the same in every process and Python version that joblib supports.
+    """
+    return joblib.hash(parts, hash_name="md5")
 
 
 class DescriptorCache:
@@ -121,6 +138,7 @@ _MAX_REPORTS = 5
 _state_lock = threading.Lock()
 _unwritable: set[str] = set()  # directories whose writes failed in this process
 _reports: dict[str, int] = {}  # damaged entries reported so far, per directory
+_usage: dict[str, int] = {}  # bytes of entries per directory: last scan + this process's stores since
 
 
 class _Damaged(Exception):
@@ -179,8 +197,26 @@ def _decode(f, key: str):
 
 
 class DiskCache(DescriptorCache):
-    """One ``.npy`` file per descriptor under ``directory/ab/<key>.npy``, checksummed.
+    """One ``.npy`` file per descriptor under ``directory/ab/<key>.npy``, checksummed, bounded in size.
 
+    Pass it as ``cache=DiskCache(directory, max_bytes=...)`` to choose the size bound;
+    ``cache=directory`` is ``DiskCache(directory)`` with the default bound.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Where the entries live; created if missing. Several processes (Dask workers,
+        a grid search's jobs, other runs) may share it.
+    max_bytes : int or None, default=DEFAULT_DISK_CACHE_BYTES
+        The most bytes the entries may take (10 GiB by default); ``None`` for no bound.
+        When a store takes the directory past it, the least recently used entries (by
+        modification time, which a hit refreshes) are deleted until the entries take at
+        most 90 % of it. The bound is exact for one writing process; several writers may
+        each overshoot it by what they wrote since their last trim (a tenth of the bound
+        at most) until their next store trims it.
+
+    Notes
+    -----
     Writes go to a temporary file renamed into place, so concurrent processes never
     read a half-written entry. Each entry carries a BLAKE2b digest of its key, shape and
     payload, verified on every read: a damaged entry (flipped bytes, NaNs written in,
@@ -191,15 +227,40 @@ class DiskCache(DescriptorCache):
     A directory that cannot be written (read-only share, another user's files, full
     disk) stays usable: hits are read, stores are skipped, and one
     :class:`CacheReadOnlyWarning` per directory and process says so.
+
+    Eviction is safe under concurrency: an entry deleted while another process reads it
+    is still read whole (POSIX keeps an open file), and an entry deleted by two processes
+    at once is simply gone. The object holds only its directory and bound: it pickles,
+    copies and clones as a parameter, and compares equal to another with the same values.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], max_bytes: int | None = DEFAULT_DISK_CACHE_BYTES) -> None:
+        if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0):
+            raise ValueError(f"DiskCache max_bytes must be a positive int or None, got {max_bytes!r}")
         self.directory = Path(directory).expanduser()
+        self.max_bytes = max_bytes
+        self.make_directory()
+        self._id = os.path.realpath(self.directory)
+
+    def make_directory(self) -> None:
+        """Create the directory if it is missing (ValueError naming it if it cannot be)."""
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ValueError(f"cache={str(directory)!r}: cannot create the cache directory ({error})") from error
-        self._id = os.path.realpath(self.directory)
+            raise ValueError(f"cache={str(self.directory)!r}: cannot create the cache directory ({error})") from error
+
+    def __reduce__(self):
+        # Rebuilt from its parameters where it is unpickled (a Dask worker creates the directory).
+        return (type(self), (str(self.directory), self.max_bytes))
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and (self._id, self.max_bytes) == (other._id, other.max_bytes)
+
+    def __hash__(self) -> int:
+        return hash((self._id, self.max_bytes))
+
+    def __repr__(self) -> str:
+        return f"DiskCache({str(self.directory)!r}, max_bytes={self.max_bytes!r})"
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npy"
@@ -212,7 +273,10 @@ class DiskCache(DescriptorCache):
             with os.fdopen(fd, "rb") as f:
                 if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                     raise _Damaged("not a regular file")
-                return _decode(f, key)
+                value = _decode(f, key)
+            if value is not None and self.max_bytes is not None:
+                self._touch(path)
+            return value
         except (FileNotFoundError, NotADirectoryError):
             return None
         except _Damaged as damage:
@@ -255,10 +319,85 @@ class DiskCache(DescriptorCache):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             self._cannot_write(error)
+            return
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        if self.max_bytes is not None:
+            self._account(len(data))
+
+    def _touch(self, path: Path) -> None:
+        """Mark a hit as recently used: its modification time is the LRU clock (atime is often off)."""
+        if self._id in _unwritable:
+            return
+        with contextlib.suppress(OSError):
+            os.utime(path)
+
+    def _account(self, written: int) -> None:
+        """Add a store to this process's estimate of the directory's size; trim when it passes the bound.
+
+        The estimate is the size found by the last scan plus what this process wrote since:
+        the directory is scanned (which also sees other processes' stores and deletions) at
+        this process's first store and then only when the estimate passes the bound, so a
+        store costs no scan in the common case.
+        """
+        with _state_lock:
+            usage = _usage.get(self._id)
+            if usage is not None:
+                usage += written
+                _usage[self._id] = usage
+        if usage is None or usage > self.max_bytes:
+            self.trim()
+
+    def entries(self) -> list[tuple[int, int, Path]]:
+        """``(last use in ns, bytes, path)`` of every entry, least recently used first."""
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for bucket in os.scandir(self.directory):
+                if len(bucket.name) != 2 or not bucket.is_dir(follow_symlinks=False):
+                    continue
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    for entry in os.scandir(bucket.path):
+                        if not entry.name.endswith(".npy") or entry.name.startswith("."):
+                            continue
+                        with contextlib.suppress(FileNotFoundError):
+                            info = entry.stat(follow_symlinks=False)
+                            if stat.S_ISREG(info.st_mode):
+                                found.append((info.st_mtime_ns, info.st_size, Path(entry.path)))
+        found.sort(key=lambda item: (item[0], item[2].name))
+        return found
+
+    def size(self) -> int:
+        """Bytes taken by the entries now (a scan of the directory)."""
+        return sum(size for _, size, _ in self.entries())
+
+    def trim(self, target: int | None = None) -> int:
+        """Delete least recently used entries until they take at most ``target`` bytes.
+
+        ``target`` defaults to 90 % of ``max_bytes`` (a margin, so that the next stores do
+        not trim again at once). Returns the bytes the entries take afterwards.
+        """
+        if target is None:
+            if self.max_bytes is None:
+                return self.size()
+            target = self.max_bytes - self.max_bytes // 10
+        entries = self.entries()
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= target:
+                break
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass  # another process evicted it first
+            except OSError as error:
+                self._cannot_write(error)
+                break
+            total -= size
+        with _state_lock:
+            _usage[self._id] = total
+        return total
 
     def _cannot_write(self, error: OSError) -> None:
         with _state_lock:
@@ -282,12 +421,16 @@ def clear_memory_cache() -> None:
     _MEMORY.clear()
 
 
-def open_cache(cache: bool | str | os.PathLike[str] | None) -> DescriptorCache | None:
-    """``None``/``False`` -> no cache, ``True`` -> the process-wide memory cache, a path -> disk."""
+def open_cache(cache: bool | str | os.PathLike[str] | DiskCache | None) -> DescriptorCache | None:
+    """``None``/``False`` -> no cache, ``True`` -> the process-wide memory cache, a path or a
+    :class:`DiskCache` -> disk (a path with the default bound)."""
     if cache is None or cache is False:
         return None
     if cache is True:
         return _MEMORY
+    if isinstance(cache, DiskCache):
+        cache.make_directory()  # removed since the object was made? recreated, as for a path
+        return cache
     if isinstance(cache, str | os.PathLike):
         return DiskCache(cache)
-    raise ValueError(f"cache must be None, True or a directory path, got {type(cache).__name__}")
+    raise ValueError(f"cache must be None, True, a directory path or a DiskCache, got {type(cache).__name__}")

@@ -19,7 +19,7 @@ from ._runner import NetworkRunner
 from ._typing import ImageCollection
 from ._warnings import log, warn
 from .architectures import resolve_arch
-from .cache import fingerprint, open_cache
+from .cache import DiskCache, fingerprint, open_cache
 from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
 from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
 from .pipeline import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
@@ -122,15 +122,13 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
         slightly from "cpu" (decoder and resize arithmetic; see :doc:`/user-guide/featurizer`).
     verbose : bool or int, default=False
-        0 / False: silent. 1 / True: a progress bar over images (compile or int8 graph
-        build time in its postfix). 2 and more: the bar, and log lines on the ``skvgg``
-        logger at INFO (device and precision chosen, networks loaded, images computed
-        and served from the cache); below 2 these lines are logged at DEBUG.
-        Configure :mod:`logging` to see them.
-    cache : None, bool, str or os.PathLike, default=None
+from .cache import DiskCache, fingerprint, open_cache
+from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
         Per-image descriptor cache: None is off, True keeps descriptors in this
         process's memory (shared by clones, so a grid search over later steps computes
-        each image once), a directory keeps them on disk for other processes and runs.
+        each image once), a directory keeps them on disk for other processes and runs,
+        bounded at 10 GiB (least recently used entries go first);
+        ``DiskCache(directory, max_bytes=...)`` sets another bound.
     on_error : {"raise", "nan"}, default="raise"
         "raise": an unreadable image stops with an error naming its index and path.
         "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
@@ -225,7 +223,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         "flip": ["boolean"],
         "scale_pooling": [StrOptions({"mean", "stack"})],
         "decode": [StrOptions({"cpu", "gpu"})],
-        "cache": [None, "boolean", str, os.PathLike],
+        "cache": [None, "boolean", str, os.PathLike, DiskCache],
         "on_error": [StrOptions({"raise", "nan"})],
         "precision": [StrOptions({"auto", "float32", "bfloat16", "float16", "int8"})],
         "compile": ["boolean", StrOptions({"auto"})],

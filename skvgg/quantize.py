@@ -28,8 +28,23 @@ Image sizes
 Graphs are exported with a dynamic batch dimension and, for dense evaluation, dynamic
 height and width (smaller side 256 and up: below 256 pixels the dense maps become 1x1,
 which would need a graph of their own). So dense multi-scale evaluation of photos of
-every size runs on one graph, with one extra compilation for batches of a single view
-(torch specializes size 1): the numbers do not depend on the size buckets.
+every size runs on one graph: the numbers do not depend on the size buckets.
+
+Batch sizes
+-----------
+A dynamic batch dimension is not one graph for every batch size: dynamo specializes a
+batch of 1, and the convolutions' shape functions guard on the batch size (torch picks
+another convolution backend from 16 images on), so a graph compiled on a batch of 2
+serves 2-15 views and compiled again, inside the call, for the first batch of 1 or of 16
+and more. The build therefore compiles one graph per regime, on batches of
+:data:`WARM_BATCHES` views, before the first batch is computed: later calls never compile,
+whatever their batch sizes (``tests/test_cpu_speed.py`` counts the graphs). Padding every
+batch to ``batch_size`` would also give one graph, but would compute up to 16 times the
+views for small calls and dense evaluation's batches of one or two views. Dense graphs are
+compiled on an oblong example: on a square one, dynamo's duck sizing ties the height to the
+width, and the first oblong image compiled again. The same backend rule also tells apart a
+single dense view whose fc maps have a few positions (a near-square image at scale 256) from
+a larger one, so a single dense view is compiled for both.
 """
 
 from __future__ import annotations
@@ -46,6 +61,7 @@ __all__ = [
     "INT8_EXTRA",
     "INT8_MIN_DENSE_SIZE",
     "COMPILE_MIN_IMAGES",
+    "WARM_BATCHES",
     "check_int8_available",
     "calibration_images",
     "int8_extractor",
@@ -59,8 +75,12 @@ INT8_EXTRA = "skvgg[int8]"
 #: Smallest dense scale for int8: the dense fc maps must be at least 2x2 (see above).
 INT8_MIN_DENSE_SIZE = 256
 #: ``compile="auto"`` compiles from this many images to compute: compiling VGG16 with
-#: freezing costs 10-30 s on a small CPU, which a handful of images never repays.
+#: freezing for every batch-size regime took 40-180 s on a loaded 2-core CPU
+#: (docs/user-guide/performance.md), which a handful of images never repays.
 COMPILE_MIN_IMAGES = 1000
+#: Batch sizes, in views, that a graph is compiled for when it is built: one per regime
+#: torch's dynamic shapes distinguish (1; 2-15; 16 and more), see "Batch sizes" above.
+WARM_BATCHES = (1, 2, 16)
 _MAX_SIDE = 16384
 _COMPILE_LOCK = threading.Lock()
 
@@ -81,8 +101,10 @@ def check_int8_available(device: torch.device) -> None:
         ) from error
     if not _cpu_has_int8_dot_product():
         warnings.warn(
-            "precision='int8' on a CPU without VNNI or AMX int8 instructions: the int8 graph runs, but "
-            "may be no faster than float32 here. Compare with precision='auto' (benchmarks/cpu_speed.py).",
+            "precision='int8' on a CPU without VNNI or AMX int8 instructions: the int8 graph runs on AVX2 "
+            "kernels. Measured on such a CPU (AVX2 AMD EPYC, VGG16 fc7, issue 19): int8 8.1 images/s, "
+            "float32 3.8, i.e. 2.1x float32. Gains vary by CPU: compare with precision='float32' on yours "
+            "(benchmarks/cpu_speed.py).",
             UserWarning,
             stacklevel=3,
         )
@@ -139,7 +161,7 @@ class FastExtractor:
         self.build_seconds = build_seconds
 
     def __call__(self, x: torch.Tensor) -> dict:
-        with torch.inference_mode(), _freezing():  # also for recompilations (e.g. a batch of 1)
+        with torch.inference_mode(), _freezing():
             outputs = self.graph(x)
         return dict(zip(self.layers, outputs))
 
@@ -155,6 +177,28 @@ def _freezing():
     from torch._inductor import config
 
     return config.patch(freezing=True)
+
+
+def _warm(extractor: FastExtractor, example: torch.Tensor, dense: bool) -> None:
+    """Compile ``extractor`` now for every batch-size regime (:data:`WARM_BATCHES`), from ``example``'s views.
+
+    Dense graphs also meet the convolutions' size rule on a single view: the dense fc layers'
+    input is small (a few map positions, near-square images at the smallest scale) or not.
+    A single view is therefore also run at the example's smallest oblong shape and at twice
+    its width.
+    """
+    shapes = [example]
+    if dense:
+        height, width = example.shape[-2:]
+        side = min(height, width)
+        if height != width:
+            shapes.append(example[..., :side, : side + 1] if width > height else example[..., : side + 1, :side])
+        shapes.append(torch.cat([example, example], dim=-1))
+    with _COMPILE_LOCK:
+        for size in WARM_BATCHES:
+            for shape in shapes if size == 1 else shapes[:1]:
+                rows = shape[torch.arange(size, device=example.device) % len(shape)]
+                extractor(rows.contiguous(memory_format=torch.channels_last))
 
 
 def _calibration_batches(make_groups, normalize):
@@ -197,8 +241,7 @@ def int8_extractor(network, key: tuple, layers, dense: bool, make_groups, normal
                 prepared(batch)
             graph = _compile(convert_pt2e(prepared))
             extractor = FastExtractor(graph, layers, 0.0)
-            with _COMPILE_LOCK:
-                extractor(example)  # compiles now, so the cost is paid (and reported) here
+            _warm(extractor, example, dense)  # compiles now, so the cost is paid (and reported) here
         extractor.build_seconds = time.perf_counter() - start
         return extractor
 
@@ -214,8 +257,7 @@ def compile_extract(network, layers, dense: bool, dtype: torch.dtype, example: t
     """
     start = time.perf_counter()
     extractor = FastExtractor(_compile(_Extract(network, layers, dense, dtype).eval()), layers, 0.0)
-    with _COMPILE_LOCK:
-        extractor(example)
+    _warm(extractor, example, dense)
     extractor.build_seconds = time.perf_counter() - start
     return extractor
 
@@ -241,7 +283,10 @@ def fast_extractors(networks, preprocessings, keys, layers, scales, precision, m
             fast.append(int8_extractor(network, key, layers, dense, make_groups, pre.normalize, views))
         else:
             side = scales[0] if dense else preprocessings[0].crop_size
-            example = pre.normalize(torch.zeros(2, 3, side, side, dtype=torch.uint8, device=device))
+            # Dense views are rarely square: a square example would make dynamo's duck sizing tie
+            # the height to the width and compile again for the first other image.
+            width = side + 1 if dense else side
+            example = pre.normalize(torch.zeros(2, 3, side, width, dtype=torch.uint8, device=device))
             example = example.contiguous(memory_format=torch.channels_last)
             fast.append(compiled_extractor(network, key, layers, dense, dtype, example))
     return fast

@@ -89,6 +89,57 @@ def test_int8_refuses_small_dense_scales_and_other_devices():
         check_int8_available(torch.device("meta"))
 
 
+def test_int8_warning_without_vnni_says_what_was_measured(monkeypatch):
+    pytest.importorskip("torchao.quantization.pt2e")
+    import skvgg.quantize as quantize_module
+
+    monkeypatch.setattr(quantize_module, "_cpu_has_int8_dot_product", lambda: False)
+    with pytest.warns(UserWarning, match="without VNNI or AMX") as record:
+        quantize_module.check_int8_available(torch.device("cpu"))
+    message = str(record[0].message)
+    assert "8.1 images/s" in message and "float32 3.8" in message and "2.1x float32" in message
+    assert "no faster" not in message
+    monkeypatch.setattr(quantize_module, "_cpu_has_int8_dot_product", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quantize_module.check_int8_available(torch.device("cpu"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [dict(precision="int8"), dict(precision="float32", compile=True)], ids=["int8", "compiled"])
+def test_graphs_do_not_recompile_for_another_batch_size(options):
+    """Issue 19: 4 images, then 32, compiled again inside the second (timed) call."""
+    from torch._dynamo.utils import counters
+
+    clear_network_cache()
+    images = (photos() * 6)[:33]
+    params = {**INT8, **options, "batch_size": 16}
+    featurizer = VGGFeaturizer(**params).fit()
+    featurizer.transform(images[:4])  # builds the graphs (batch of 4)
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1
+    for n in (32, 1, 3, 17, 33):  # batches of 16, 1, 3, 16 + 1, 16 + 16 + 1
+        featurizer.transform(images[:n])
+        assert counters["stats"]["unique_graphs"] == graphs, f"compiled again for {n} images"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [dict(precision="int8"), dict(precision="float32", compile=True)], ids=["int8", "compiled"])
+def test_dense_graphs_do_not_recompile_for_other_shapes_or_batch_sizes(options):
+    """A square example tied height to width (duck sizing): the first oblong image compiled again;
+    a single view with small dense maps is another backend regime than one with larger maps."""
+    from torch._dynamo.utils import counters
+
+    clear_network_cache()
+    params = {**INT8, **options, "preprocessing": None, "scales": [256], "batch_size": 16}
+    featurizer = VGGFeaturizer(**params).fit()
+    featurizer.transform(photos(1, (300, 260)))  # builds the graphs
+    graphs = counters["stats"]["unique_graphs"]
+    for images in [photos(1, (260, 410)), photos(1, (350, 350)), photos(1, (300, 260)) * 17, photos(2, (400, 300))]:
+        featurizer.transform(images)
+        assert counters["stats"]["unique_graphs"] == graphs, f"compiled again for {len(images)} images of {images[0].shape}"
+
+
 @pytest.mark.slow
 def test_int8_single_view_agrees_with_float32_and_is_deterministic():
     images = photos()
