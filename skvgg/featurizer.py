@@ -12,20 +12,20 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
-from . import gpudecode
-from ._dask import check_input, dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
-from ._runner import NetworkRunner
+from ._pipeline import gpudecode
+from ._pipeline.batches import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
+from ._pipeline.plan import ViewPlan
+from ._pipeline.runner import NetworkRunner
 from ._typing import ImageCollection
 from ._warnings import log, warn
-from .architectures import resolve_arch
 from .cache import fingerprint, open_cache
+from .dask._collections import check_input, dispatch
 from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
-from .network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
-from .pipeline import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
-from .plan import ViewPlan
-from .quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
-from .weights import resolve_weights
+from .models._quantize import COMPILE_MIN_IMAGES, INT8_MIN_DENSE_SIZE, check_int8_available, fast_extractors
+from .models.architectures import resolve_arch
+from .models.network import DENSE_MIN_SIZE, FC_LAYERS, check_layer_names, check_scales
+from .models.weights import resolve_weights
 
 __all__ = ["VGGFeaturizer", "ImageFailureWarning", "TRANSFORM_TIME_PARAMS"]
 
@@ -449,7 +449,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             :doc:`/user-guide/scale-out`.
         """
         self._ensure_fitted()
-        if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/_dask.py
+        if (lazy := dispatch(self, "transform", X)) is not None:  # dask collections: skvgg/dask/_collections.py
             return lazy
         items = check_images(X)
         out = np.full((len(items), self.n_features_out_), np.nan, dtype=np.float32)
@@ -570,7 +570,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
             else:
                 yield from zip(done.tolist(), rows)
 
-    # --- hooks of skvgg's Dask support and parquet store (the contract in skvgg/_dask.py) ---
+    # --- hooks of skvgg's Dask support and parquet store (the contract in skvgg/dask/_collections.py) ---
 
     def _skvgg_signature(self) -> tuple:
         """Everything that changes a descriptor (the cache's and the parquet store's keys)."""

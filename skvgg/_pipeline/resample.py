@@ -3,7 +3,7 @@
 ``bilinear_region(image, size, top, left, height, width)`` equals, bit for bit,
 ``np.asarray(image.resize(size, Image.BILINEAR))[top:top + height, left:left + width]``
 while only the source pixels that region needs are read, and nothing larger than
-the region (plus the filter's margin) is allocated. :mod:`skvgg.views` uses it when
+the region (plus the filter's margin) is allocated. :mod:`skvgg._pipeline.views` uses it when
 resizing the whole image would be large: a 60000x1 px image rescaled to shorter side
 256 is 15 million pixels wide, while its centre crop needs a few source pixels.
 
