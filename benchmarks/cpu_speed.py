@@ -65,8 +65,8 @@ OLD_LOAD = (
     + """
 import torch
 from skvgg import build_vgg
-from skvgg.architectures import resolve_arch
-from skvgg.network import VGG
+from skvgg.models.architectures import resolve_arch
+from skvgg.models.network import VGG
 state = torch.load({path!r}, map_location="cpu", weights_only=True)
 with torch.device("meta"):
     model = VGG(resolve_arch({arch!r}), 1000, init_weights=False)
@@ -268,7 +268,7 @@ def main():
         say()
         for name, seconds in builds.items():
             say(f"graph build (once per process) for {name}: {seconds} s")
-        from skvgg.runtime import resolve_precision
+        from skvgg._pipeline.runtime import resolve_precision
 
         say(f"precision='auto' resolves to {resolve_precision('auto', torch.device('cpu'))} on this CPU")
 

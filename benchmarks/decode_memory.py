@@ -117,8 +117,8 @@ def child(paths: list[str], workers: int | None, unlimited: bool, decode_only: b
     """One measurement, in its own process: print a JSON line."""
     import skvgg.images._budget
     from skvgg import Preprocessing, VGGFeaturizer
-    from skvgg.pipeline import ImageSource
-    from skvgg.plan import ViewPlan
+    from skvgg._pipeline.batches import ImageSource
+    from skvgg._pipeline.plan import ViewPlan
 
     if unlimited:
         skvgg.images._budget._GATE = skvgg.images._budget._MemoryGate(2**62)
@@ -169,8 +169,8 @@ def main() -> None:
         child(spec["paths"], spec["workers"], spec["unlimited"], spec["decode_only"])
         return
 
+    from skvgg._pipeline.batches import default_num_workers
     from skvgg.images import DECODE_MEMORY_BYTES
-    from skvgg.pipeline import default_num_workers
 
     large_size = tuple(int(v) for v in args.size.lower().split("x"))
     small_size = tuple(int(v) for v in args.small.lower().split("x"))

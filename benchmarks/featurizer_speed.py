@@ -37,7 +37,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 
 from skvgg import Preprocessing, VGGFeaturizer, clear_memory_cache, clear_network_cache
-from skvgg.views import dense_view
+from skvgg._pipeline.views import dense_view
 
 
 def make_jpegs(directory: Path, n: int, size=(500, 375), seed=0) -> list[str]:

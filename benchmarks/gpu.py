@@ -171,7 +171,7 @@ def cosines(a, b):
 
 def free_memory(networks: bool = False):
     """Return cached device memory; ``networks`` also drops the shared networks (before subprocesses)."""
-    from skvgg.runtime import clear_network_cache
+    from skvgg._pipeline.runtime import clear_network_cache
 
     if networks:
         clear_network_cache()
@@ -310,7 +310,7 @@ class Context:
 
 
 def section_environment(ctx: Context, deadline: float) -> dict:
-    from skvgg.runtime import cuda_native_bfloat16, resolve_precision
+    from skvgg._pipeline.runtime import cuda_native_bfloat16, resolve_precision
 
     model, flags = cpu_model_and_flags()
     out = {
@@ -328,7 +328,7 @@ def section_environment(ctx: Context, deadline: float) -> dict:
             cudnn_allow_tf32=torch.backends.cudnn.allow_tf32, matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
         )  # fmt: skip
         try:
-            from skvgg.gpudecode import check_gpu_decoding
+            from skvgg._pipeline.gpudecode import check_gpu_decoding
 
             check_gpu_decoding(ctx.device)
             out["nvjpeg"] = "ok"
@@ -344,10 +344,10 @@ def section_environment(ctx: Context, deadline: float) -> dict:
 def section_agreement(ctx: Context, deadline: float) -> dict:
     """fc7 of each precision against CPU float32; tensor resizing against PIL."""
     from skvgg import Preprocessing
-    from skvgg.pipeline import plan_groups
-    from skvgg.plan import ViewPlan, rescaled_shape
-    from skvgg.views import rescale as pil_rescale
-    from skvgg.views import resize_tensor, tensor_views
+    from skvgg._pipeline.batches import plan_groups
+    from skvgg._pipeline.plan import ViewPlan, rescaled_shape
+    from skvgg._pipeline.views import rescale as pil_rescale
+    from skvgg._pipeline.views import resize_tensor, tensor_views
 
     images = sample_views(ctx.p["agreement_crops"])
     view = ctx.pre if ctx.args.quick else None  # the full run: torchvision's 256 -> 224 view
@@ -399,7 +399,7 @@ def section_agreement(ctx: Context, deadline: float) -> dict:
 
 
 def _network(ctx: Context):
-    from skvgg.zoo import build_vgg
+    from skvgg.models.zoo import build_vgg
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -409,7 +409,7 @@ def _network(ctx: Context):
 
 def section_raw(ctx: Context, deadline: float) -> dict:
     from skvgg import Preprocessing
-    from skvgg.runtime import autocast, resolve_precision
+    from skvgg._pipeline.runtime import autocast, resolve_precision
 
     device, size = ctx.device, ctx.p["size"]
     dtype = resolve_precision("auto", device)  # bfloat16 (Ampere and later) or float16 on CUDA, float32 elsewhere
@@ -566,9 +566,9 @@ def _decode_only(ctx, out, paths, decode_device):
 
     from torchvision.io import ImageReadMode, decode_jpeg
 
+    from skvgg._pipeline.plan import ViewPlan
+    from skvgg._pipeline.views import tensor_views
     from skvgg.images import load_rgb
-    from skvgg.plan import ViewPlan
-    from skvgg.views import tensor_views
 
     encoded = [torch.frombuffer(bytearray(Path(p).read_bytes()), dtype=torch.uint8) for p in paths[:256]]
     decode_jpeg(encoded[:8], mode=ImageReadMode.RGB, device=decode_device)
@@ -601,10 +601,10 @@ def _decoder_pixels(ctx, out, paths, decode_device):
     from torchvision.io import ImageReadMode, decode_jpeg
 
     from skvgg import gpudecode
+    from skvgg._pipeline.batches import plan_groups
+    from skvgg._pipeline.plan import ViewPlan
+    from skvgg._pipeline.views import tensor_views
     from skvgg.images import load_rgb
-    from skvgg.pipeline import plan_groups
-    from skvgg.plan import ViewPlan
-    from skvgg.views import tensor_views
 
     plan = ViewPlan.single(ctx.pre.resize_size, ctx.pre.crop_size)
     worst, means, view_worst = 0, [], 0
@@ -788,7 +788,7 @@ def section_cuda_tests(ctx: Context, deadline: float) -> dict:
 def compile_child(args) -> None:
     """In a subprocess: torch.compile the fc7 network, time compilation and throughput, print JSON."""
     from skvgg import Preprocessing
-    from skvgg.runtime import autocast, resolve_precision
+    from skvgg._pipeline.runtime import autocast, resolve_precision
 
     ctx = Context(args)
     device, size, batch = ctx.device, ctx.p["size"], max(ctx.p["raw_batches"])

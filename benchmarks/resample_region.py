@@ -2,7 +2,7 @@
 
     python benchmarks/resample_region.py
 
-``skvgg._resample.bilinear_region`` computes a crop of Pillow's whole bilinear resize
+``skvgg._pipeline.resample.bilinear_region`` computes a crop of Pillow's whole bilinear resize
 (torchvision's ``Resize``) without resizing the whole image, bit for bit equal to it. The
 question: can Pillow's own ``Image.resize(size, box=...)`` replace it? Three ways of asking
 Pillow for the same crop are compared with the crop of the whole resize, on scikit-learn's
@@ -34,8 +34,8 @@ import PIL
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from skvgg._resample import bilinear_region, vertical_first
-from skvgg.views import rescaled_size
+from skvgg._pipeline.resample import bilinear_region, vertical_first
+from skvgg._pipeline.views import rescaled_size
 
 SETTINGS = [(256, 224), (384, 224), (512, 224), (40, 32)]
 

@@ -32,7 +32,7 @@ USER_GUIDE_FIGURES = ("single-view.png", "dense-scales.png", "train-layers.png")
 def public_names() -> set[str]:
     """Every public name, as ``module.name`` by the first module of PUBLIC_MODULES that exports it.
 
-    A submodule that re-exports a top-level name (``skvgg.zoo.build_vgg`` is ``skvgg.build_vgg``)
+    A submodule that re-exports a top-level name (``skvgg.models.zoo.build_vgg`` is ``skvgg.build_vgg``)
     does not get a second page for it.
     """
     names, seen = set(), {}

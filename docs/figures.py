@@ -6,8 +6,8 @@ so the figures always show what the installed code does; run it by hand to look 
     PYTHONPATH=. python docs/figures.py [OUTPUT_DIR]    # default: docs/user-guide/figures
 
 The photo is scikit-learn's ``china.jpg`` (shipped with scikit-learn, no network). The views
-are computed by :mod:`skvgg.views` exactly as the featurizer and classifier compute them; the
-layer names and the trained part come from :class:`skvgg.network.VGG` (built on the meta
+are computed by :mod:`skvgg._pipeline.views` exactly as the featurizer and classifier compute them; the
+layer names and the trained part come from :class:`skvgg.models.network.VGG` (built on the meta
 device: no weights, nothing allocated).
 """
 
@@ -44,7 +44,7 @@ def single_view_figure(photo):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from skvgg.views import center_view, rescale
+    from skvgg._pipeline.views import center_view, rescale
 
     resized = rescale(photo, 256)
     view, mirrored = center_view(photo, 256, 224, mirror=True)
@@ -67,7 +67,7 @@ def dense_scales_figure(photo):
     """The whole photo rescaled to each test scale Q, drawn to scale, with the size of its fc7 map."""
     import matplotlib.pyplot as plt
 
-    from skvgg.views import dense_view
+    from skvgg._pipeline.views import dense_view
 
     scales = (256, 384, 512)
     views = [dense_view(photo, q)[0] for q in scales]
@@ -100,8 +100,8 @@ def train_layers_figure():
     import torch
     from matplotlib.patches import Rectangle
 
-    from skvgg.architectures import resolve_arch
-    from skvgg.network import VGG
+    from skvgg.models.architectures import resolve_arch
+    from skvgg.models.network import VGG
 
     with torch.device("meta"):  # names and boundaries only: no weights
         network = VGG(resolve_arch("vgg16"))

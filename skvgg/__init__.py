@@ -7,7 +7,9 @@ their submodules, as in scikit-learn: :mod:`skvgg.datasets`, :mod:`skvgg.metrics
 """
 
 import importlib
+import importlib.abc
 import importlib.util
+import sys
 
 # Each public name by the module that defines it, imported on first use (PEP 562): `import skvgg`
 # costs nothing, so `skvgg --help` and `skvgg --version` answer without loading torch, torchvision
@@ -18,19 +20,68 @@ _EXPORTS = {
     "featurizer": ("VGGFeaturizer",),
     "imagenet": ("VGGImageNetClassifier",),
     # networks
-    "architectures": ("list_archs", "resolve_arch"),
-    "network": ("VGG",),
-    "zoo": ("build_vgg",),
-    "weights": ("Preprocessing", "WeightsCorruptedError", "WeightsError", "WeightsMismatchError", "WeightsUnavailableError"),
+    "models.architectures": ("list_archs", "resolve_arch"),
+    "models.network": ("VGG",),
+    "models.zoo": ("build_vgg",),
+    "models.weights": (
+        "Preprocessing",
+        "WeightsCorruptedError",
+        "WeightsError",
+        "WeightsMismatchError",
+        "WeightsUnavailableError",
+    ),
     # errors, warnings and cache controls
     "images": ("ImageFailureWarning", "ImageInputError"),
     "datasets._base": ("DatasetDownloadError", "DatasetFormatError", "DatasetNotFoundError"),
     "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning", "clear_memory_cache"),
-    "runtime": ("clear_network_cache",),
+    "_pipeline.runtime": ("clear_network_cache",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = list(_MODULE_OF)
+
+
+# Modules that moved into sub-packages (skvgg.models, skvgg._pipeline, skvgg.dask), by their former
+# names: `import skvgg.network` and `from skvgg.weights import ...` (as the docs of 0.1 wrote them),
+# and estimators pickled before the move, import the module that now lives at the new path.
+MOVED_MODULES = {
+    "skvgg.architectures": "skvgg.models.architectures",
+    "skvgg.network": "skvgg.models.network",
+    "skvgg.weights": "skvgg.models.weights",
+    "skvgg.zoo": "skvgg.models.zoo",
+    "skvgg.quantize": "skvgg.models._quantize",
+    "skvgg._preprocessing": "skvgg.models._preprocessing",
+    "skvgg.plan": "skvgg._pipeline.plan",
+    "skvgg.views": "skvgg._pipeline.views",
+    "skvgg.pipeline": "skvgg._pipeline.batches",
+    "skvgg._parallel": "skvgg._pipeline.parallel",
+    "skvgg.cuda": "skvgg._pipeline.cuda",
+    "skvgg.gpudecode": "skvgg._pipeline.gpudecode",
+    "skvgg.runtime": "skvgg._pipeline.runtime",
+    "skvgg._runner": "skvgg._pipeline.runner",
+    "skvgg._resample": "skvgg._pipeline.resample",
+    "skvgg._dask": "skvgg.dask._collections",
+    "skvgg._store": "skvgg.dask._store",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a former module name as the module at its new path (one module object, not a copy)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(MOVED_MODULES[spec.name])
+
+    def exec_module(self, module):
+        pass  # executed under its new name already
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModuleFinder())  # before path finders, which would find nothing (or a stale copy)
 
 
 def __getattr__(name):

@@ -10,11 +10,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._pipeline.runtime import precision_dtype, precision_name, resolve_device, shared_network
 from ._warnings import log
-from .network import VGG
-from .runtime import precision_dtype, precision_name, resolve_device, shared_network
-from .weights import Preprocessing
-from .zoo import build_vgg
+from .models.network import VGG
+from .models.weights import Preprocessing
+from .models.zoo import build_vgg
 
 __all__ = [
     "SHARED_CONSTRAINTS",

@@ -2,7 +2,7 @@
 
 The paper's test-time modes (Sec. 3.2, Table 5): a single centre crop, dense evaluation at
 the scales Q (with mirrors), the 5x5 multi-crop grid, or both combined ("combine"); each
-is a :class:`~skvgg.plan.ViewPlan` (:meth:`~skvgg.plan.ViewPlan.test_time`).
+is a :class:`~skvgg._pipeline.plan.ViewPlan` (:meth:`~skvgg._pipeline.plan.ViewPlan.test_time`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import numbers
 import numpy as np
 import torch
 
-from ._runner import NetworkRunner
-from .network import VGG, check_scales
-from .pipeline import ImageSource, describe
-from .plan import ViewPlan
-from .runtime import resolve_precision
-from .weights import Preprocessing
+from ._pipeline.batches import ImageSource, describe
+from ._pipeline.plan import ViewPlan
+from ._pipeline.runner import NetworkRunner
+from ._pipeline.runtime import resolve_precision
+from .models.network import VGG, check_scales
+from .models.weights import Preprocessing
 
 __all__ = ["check_scale_jitter", "evaluation_plan", "class_posteriors"]
 
@@ -37,7 +37,7 @@ def check_scale_jitter(scale_jitter, crop: int):
 
 
 def evaluation_plan(pre: Preprocessing, scales, flip: bool, multi_crop, single_view: bool = False) -> ViewPlan:
-    """The views whose posteriors are averaged per image (:meth:`skvgg.plan.ViewPlan.test_time`)."""
+    """The views whose posteriors are averaged per image (:meth:`skvgg._pipeline.plan.ViewPlan.test_time`)."""
     return ViewPlan.test_time(pre.resize_size, pre.crop_size, scales, flip, multi_crop, single_view)
 
 

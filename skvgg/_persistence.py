@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ._estimator import place
+from ._pipeline.runtime import shared_network
 from ._typing import StrPath
-from .network import VGG
-from .runtime import shared_network
-from .zoo import build_vgg
+from .models.network import VGG
+from .models.zoo import build_vgg
 
 __all__ = ["PicklesTrainedWeights", "saved_state", "restore_network", "frozen_digest", "save_state_dict", "WEIGHTS_SUFFIXES"]
 

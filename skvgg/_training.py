@@ -20,16 +20,16 @@ import torch.nn.functional as F
 from sklearn.model_selection import StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from . import quantize
-from ._runner import NetworkRunner
+from ._pipeline.batches import Batch, ImageSource, describe
+from ._pipeline.cuda import DeviceRunner
+from ._pipeline.plan import RandomCrop, TrainingPlan, ViewPlan
+from ._pipeline.runner import NetworkRunner
+from ._pipeline.runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
 from ._schedule import PlateauSchedule
 from ._warnings import log, warn
-from .cuda import DeviceRunner
-from .network import VGG
-from .pipeline import Batch, ImageSource, describe
-from .plan import RandomCrop, TrainingPlan, ViewPlan
-from .runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
-from .weights import Preprocessing
+from .models import _quantize as quantize
+from .models.network import VGG
+from .models.weights import Preprocessing
 
 __all__ = [
     "MIN_STEPS_PER_EPOCH",
@@ -195,7 +195,7 @@ def frozen_activations(run: TrainingRun) -> torch.Tensor:
 
     Through a compiled graph of the frozen part (built for this run: the frozen weights
     never change), on a CPU or a CUDA device, when ``run.compile`` is True, or is
-    ``"auto"`` and there are :data:`skvgg.quantize.COMPILE_MIN_IMAGES` images or more.
+    ``"auto"`` and there are :data:`skvgg.models._quantize.COMPILE_MIN_IMAGES` images or more.
     """
     pre, network = run.preprocessing, run.network
     network.eval()

@@ -2,7 +2,7 @@
 
 The training loop is :mod:`skvgg._training`, its schedule :mod:`skvgg._schedule`; what is
 about the network (the trained part's boundary, freezing, the new head) is
-:class:`~skvgg.network.VGG`'s; this module holds the scikit-learn surface.
+:class:`~skvgg.models.network.VGG`'s; this module holds the scikit-learn surface.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from ._dask import dispatch
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, build_network, check_labels, image_transformer_tags, place
 from ._evaluation import check_scale_jitter, class_posteriors, evaluation_plan
 from ._persistence import PicklesTrainedWeights, save_state_dict
@@ -36,10 +35,11 @@ from ._training import (
 )
 from ._typing import ImageCollection, StrPath
 from ._warnings import log
-from .architectures import resolve_arch
+from .dask._collections import dispatch
 from .images import DEFAULT_MAX_PIXELS, check_images
-from .network import DENSE_MIN_SIZE, VGG, check_scales
-from .weights import Preprocessing, resolve_weights
+from .models.architectures import resolve_arch
+from .models.network import DENSE_MIN_SIZE, VGG, check_scales
+from .models.weights import Preprocessing, resolve_weights
 
 __all__ = ["VGGClassifier", "TrainingInterrupted", "HEAD_INIT_STD", "MIN_STEPS_PER_EPOCH"]
 
@@ -509,7 +509,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         proba : ndarray of shape (n_images, n_classes), float64
             As scikit-learn's classifiers return (the network computes in ``precision_``).
         """
-        if (lazy := dispatch(self, "predict_proba", X)) is not None:  # dask collections: skvgg/_dask.py
+        if (lazy := dispatch(self, "predict_proba", X)) is not None:  # dask collections: skvgg/dask/_collections.py
             return lazy
         check_is_fitted(self)
         items = check_images(X)

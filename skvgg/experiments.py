@@ -325,7 +325,7 @@ def _check_feasible(protocol: DatasetProtocol, data: dict, split_params: dict) -
 
 def _network_key(arch) -> str:
     archs = [arch] if isinstance(arch, str) else list(arch)
-    from .architectures import resolve_arch
+    from .models.architectures import resolve_arch
 
     return "+".join(resolve_arch(a).name for a in archs)
 
@@ -614,7 +614,7 @@ def torchvision_imagenet_errors(arch: str, weights: WeightsSpec = "imagenet") ->
     >>> torchvision_imagenet_errors("vgg16")
     (28.408, 9.618)
     """
-    from .weights import resolve_weights
+    from .models.weights import resolve_weights
 
     info = resolve_weights(_resolve_arch(arch), weights)
     metrics = getattr(info.enum, "meta", {}).get("_metrics", {}).get("ImageNet-1K") if info.enum is not None else None
@@ -625,14 +625,14 @@ def torchvision_imagenet_errors(arch: str, weights: WeightsSpec = "imagenet") ->
 
 def _precision_name(precision: str, device) -> str:
     """The dtype a precision runs in on ``device``; ``"auto"`` says so: ``"bfloat16 (auto)"``."""
-    from .runtime import resolve_precision
+    from ._pipeline.runtime import resolve_precision
 
     name = str(resolve_precision(precision, device)).removeprefix("torch.")
     return f"{name} (auto)" if precision == "auto" else name
 
 
 def _resolve_arch(arch: str):
-    from .architectures import resolve_arch
+    from .models.architectures import resolve_arch
 
     return resolve_arch(arch)
 
@@ -672,7 +672,7 @@ def _posteriors(classifier, paths: list[str], cache_dir, identity: dict) -> tupl
     """
     from pathlib import Path
 
-    from ._store import atomic_write
+    from .dask._store import atomic_write
 
     blocks, seconds, cached = [], 0.0, 0
     for start in range(0, len(paths), IMAGENET_BLOCK):
@@ -793,10 +793,10 @@ def run_imagenet(
     --------
     skvgg.plotting.plot_imagenet_protocols : The table as a figure, error against images/s.
     """
+    from ._pipeline.runtime import resolve_device, resolve_precision
     from .datasets import load_imagenet_val
     from .imagenet import VGGImageNetClassifier
     from .metrics import top_k_error
-    from .runtime import resolve_device, resolve_precision
 
     names = list(IMAGENET_PROTOCOLS) if protocols is None else [protocols] if isinstance(protocols, str) else list(protocols)
     chosen = [_imagenet_protocol(name) for name in names]

@@ -22,11 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, load_shared_network
 from ._evaluation import class_posteriors, evaluation_plan
 from ._typing import ImageCollection
-from .architectures import resolve_arch
 from .datasets import IMAGENET_N_CLASSES, imagenet_categories
 from .images import DEFAULT_MAX_PIXELS, check_images
-from .network import DENSE_MIN_SIZE, check_scales
-from .weights import Preprocessing, resolve_weights
+from .models.architectures import resolve_arch
+from .models.network import DENSE_MIN_SIZE, check_scales
+from .models.weights import Preprocessing, resolve_weights
 
 __all__ = ["VGGImageNetClassifier", "check_imagenet_labels", "check_test_protocol", "protocol_posteriors"]
 

@@ -156,7 +156,7 @@ def test_archs(capsys):
 
 
 def test_every_command_passes_the_shared_network_options():
-    from skvgg.cli import _network_params, build_parser
+    from skvgg.cli import build_parser, network_params
 
     for command in (["demo"], ["featurize", "x.jpg", "-o", "o.npz"], ["transfer", "voc2007", "--root", "r"]):
         args = build_parser().parse_args(
@@ -175,7 +175,7 @@ def test_every_command_passes_the_shared_network_options():
                 "--quiet",
             ]
         )
-        assert _network_params(args) == dict(
+        assert network_params(args) == dict(
             arch=["vgg16", "vgg19"], weights=None, batch_size=32, device="auto",
             precision="bfloat16", compile=False, num_workers=3, verbose=False,
         )  # fmt: skip
@@ -263,14 +263,14 @@ def test_bad_transfer_and_demo_arguments_exit_2(capsys, tmp_path, argv, message)
 
 
 def test_max_pixels_is_passed_only_when_given():
-    from skvgg.cli import _network_params, build_parser
+    from skvgg.cli import build_parser, network_params
 
     for command in (["featurize", "x.jpg", "-o", "o.npz"], ["transfer", "voc2007", "--root", "r"]):
-        assert "max_pixels" not in _network_params(build_parser().parse_args(command))
+        assert "max_pixels" not in network_params(build_parser().parse_args(command))
         args = build_parser().parse_args([*command, "--max-pixels", "1_000_000"])
-        assert _network_params(args)["max_pixels"] == 1_000_000
+        assert network_params(args)["max_pixels"] == 1_000_000
         args = build_parser().parse_args([*command, "--max-pixels", "none"])  # no limit, the library's None
-        assert "max_pixels" in _network_params(args) and _network_params(args)["max_pixels"] is None
+        assert "max_pixels" in network_params(args) and network_params(args)["max_pixels"] is None
 
 
 def test_max_pixels_refuses_a_large_image(capsys, tmp_path, vgg11_file):
@@ -293,20 +293,20 @@ def test_version(capsys):
 
 
 def test_cli_words():
-    from skvgg.cli import _cli_words
+    from skvgg.cli import cli_words
 
-    assert _cli_words("pass download=True, or extract it") == "pass --download, or extract it"
-    assert _cli_words("or pass weights='/path/to/vgg16-397923af.pth'.") == "or pass --weights /path/to/vgg16-397923af.pth."
-    assert _cli_words("Use weights=None (random)") == "Use --weights none (random)"
-    assert _cli_words("X[3] ('/a.jpg'): bad") == "image 4 ('/a.jpg'): bad"
-    assert _cli_words("scales=(256, 384): bad; layer=['fc6', 'fc7']") == "--scales 256,384: bad; --layer fc6,fc7"
-    assert _cli_words("lower n_train=30 or") == "lower --train 30 or"
+    assert cli_words("pass download=True, or extract it") == "pass --download, or extract it"
+    assert cli_words("or pass weights='/path/to/vgg16-397923af.pth'.") == "or pass --weights /path/to/vgg16-397923af.pth."
+    assert cli_words("Use weights=None (random)") == "Use --weights none (random)"
+    assert cli_words("X[3] ('/a.jpg'): bad") == "image 4 ('/a.jpg'): bad"
+    assert cli_words("scales=(256, 384): bad; layer=['fc6', 'fc7']") == "--scales 256,384: bad; --layer fc6,fc7"
+    assert cli_words("lower n_train=30 or") == "lower --train 30 or"
     message = "The 'batch_size' parameter of VGGFeaturizer must be an int in the range [1, inf). Got 0 instead."
-    assert _cli_words(message) == "--batch-size must be an int in the range [1, inf). Got 0 instead."
-    assert _cli_words("my_weights='x' and classifier.layer=2") == "my_weights='x' and classifier.layer=2"  # not options
+    assert cli_words(message) == "--batch-size must be an int in the range [1, inf). Got 0 instead."
+    assert cli_words("my_weights='x' and classifier.layer=2") == "my_weights='x' and classifier.layer=2"  # not options
     message = "31 x 31 exceeds max_pixels (100); raise max_pixels"
-    assert _cli_words(message) == "31 x 31 exceeds --max-pixels (100); raise --max-pixels"
-    assert _cli_words("a layer of the device cache") == "a layer of the device cache"  # ordinary words stay
+    assert cli_words(message) == "31 x 31 exceeds --max-pixels (100); raise --max-pixels"
+    assert cli_words("a layer of the device cache") == "a layer of the device cache"  # ordinary words stay
 
 
 def test_parquet_engine_is_a_dependency_and_checked_before_describing(capsys, tmp_path, monkeypatch, vgg11_file):
@@ -582,10 +582,10 @@ def test_featurizer_options_reach_the_featurizer(monkeypatch, tmp_path, vgg11_fi
     [(["--compile", "auto"], "auto"), (["--compile", "true"], True), (["--compile", "FALSE"], False), ([], "auto")],
 )
 def test_compile_option_values(argv, compile_value):
-    from skvgg.cli import _network_params, build_parser
+    from skvgg.cli import build_parser, network_params
 
     args = build_parser().parse_args(["featurize", "x.jpg", "-o", "o.csv", *argv])
-    assert _network_params(args)["compile"] == compile_value
+    assert network_params(args)["compile"] == compile_value
 
 
 @pytest.mark.parametrize(

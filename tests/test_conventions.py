@@ -22,7 +22,7 @@ from skvgg import (
     resolve_arch,
     runtime,
 )
-from skvgg.weights import resolve_weights
+from skvgg.models.weights import resolve_weights
 
 SMALL = Preprocessing(resize_size=40, crop_size=32)
 
@@ -169,7 +169,7 @@ def test_invalid_value_set_after_fit_is_refused_at_transform():
 def test_device_and_precision_are_resolved_once_per_fit(monkeypatch):
     import skvgg._estimator
     import skvgg._evaluation
-    import skvgg.quantize
+    import skvgg.models._quantize
 
     calls = {"device": 0, "precision": 0}
     resolve_device, resolve_precision = runtime.resolve_device, runtime.resolve_precision
@@ -183,7 +183,7 @@ def test_device_and_precision_are_resolved_once_per_fit(monkeypatch):
         return resolve_precision(precision, device)
 
     monkeypatch.setattr(skvgg._estimator, "resolve_device", counting_device)
-    for module in (runtime, skvgg._evaluation, skvgg.quantize):
+    for module in (runtime, skvgg._evaluation, skvgg.models._quantize):
         monkeypatch.setattr(module, "resolve_precision", counting_precision)
     featurizer = small(device="auto", precision="auto", layer=["fc6", "fc7"])
     featurizer.fit()

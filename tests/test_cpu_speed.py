@@ -17,8 +17,8 @@ import torch
 from sklearn.base import clone
 
 from skvgg import Preprocessing, VGGFeaturizer, build_vgg, clear_network_cache, runtime
-from skvgg.quantize import calibration_images
-from skvgg.weights import WeightsCorruptedError
+from skvgg.models._quantize import calibration_images
+from skvgg.models.weights import WeightsCorruptedError
 
 # Small views (resize 72, crop 64) of real photos keep VGG11 cheap; the dense form needs >= 256.
 PRE = Preprocessing(resize_size=72, crop_size=64)
@@ -83,7 +83,7 @@ def test_int8_without_torchao_names_the_extra(monkeypatch):
 def test_int8_refuses_small_dense_scales_and_other_devices():
     with pytest.raises(ValueError, match="scale >= 256"):
         VGGFeaturizer(**{**INT8, "preprocessing": None}, scales=[224, 384]).fit()
-    from skvgg.quantize import check_int8_available
+    from skvgg.models._quantize import check_int8_available
 
     with pytest.raises(ValueError, match="CPU only"):
         check_int8_available(torch.device("meta"))
@@ -91,7 +91,7 @@ def test_int8_refuses_small_dense_scales_and_other_devices():
 
 def test_int8_warning_without_vnni_says_what_was_measured(monkeypatch):
     pytest.importorskip("torchao.quantization.pt2e")
-    import skvgg.quantize as quantize_module
+    import skvgg.models._quantize as quantize_module
 
     monkeypatch.setattr(quantize_module, "_cpu_has_int8_dot_product", lambda: False)
     with pytest.warns(UserWarning, match="without VNNI or AMX") as record:
@@ -173,7 +173,7 @@ def test_int8_dense_scales_on_images_of_several_sizes():
 
 
 def test_compile_auto_does_not_compile_a_handful(monkeypatch):
-    import skvgg.quantize as quantize_module
+    import skvgg.models._quantize as quantize_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("compiled for a handful of images")

@@ -22,9 +22,9 @@ from sklearn.datasets import load_sample_images
 
 import skvgg
 from skvgg import Preprocessing, VGGClassifier, VGGFeaturizer
-from skvgg.cuda import DeviceRunner
+from skvgg._pipeline.cuda import DeviceRunner
+from skvgg._pipeline.runtime import clear_network_cache, resolve_precision
 from skvgg.images import load_rgb
-from skvgg.runtime import clear_network_cache, resolve_precision
 
 pytestmark = [
     pytest.mark.cuda,

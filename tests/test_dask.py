@@ -22,8 +22,8 @@ import dask.dataframe as dd  # noqa: E402
 import skvgg  # noqa: E402
 from skvgg import ImageInputError, Preprocessing, VGGClassifier, VGGFeaturizer  # noqa: E402
 from skvgg import dask as skdask  # noqa: E402
-from skvgg._dask import MissingExtraError  # noqa: E402
-from skvgg.runtime import clear_network_cache  # noqa: E402
+from skvgg._pipeline.runtime import clear_network_cache  # noqa: E402
+from skvgg.dask._collections import MissingExtraError  # noqa: E402
 from skvgg.testing import write_image  # noqa: E402
 
 SMALL = Preprocessing(resize_size=40, crop_size=32)

@@ -128,7 +128,7 @@ def test_layers_concatenate_and_pool(featurizer, tv_vgg11):
     out = f.transform(images)
     assert out.shape == (3, 512 + 256 + 1000) == (3, f.n_features_out_)
     # Expected values from torchvision's network on the same views the featurizer cut.
-    from skvgg.views import center_view
+    from skvgg._pipeline.views import center_view
 
     views = torch.stack([center_view(Image.fromarray(im), 40, 32)[0] for im in images])
     with torch.inference_mode():
@@ -384,7 +384,7 @@ def test_out_of_memory_halves_the_batch(featurizer, monkeypatch):
 
 def test_fc_layers_need_a_trained_classifier(monkeypatch):
     import skvgg.featurizer as module
-    from skvgg.weights import ResolvedWeights
+    from skvgg.models.weights import ResolvedWeights
 
     def features_only(spec, weights, preprocessing=None):
         return ResolvedWeights("torchvision", "VGG16_Weights.IMAGENET1K_FEATURES", Preprocessing(), has_classifier=False)
@@ -396,7 +396,7 @@ def test_fc_layers_need_a_trained_classifier(monkeypatch):
 
 def test_two_networks_stack_from_one_decoding(featurizer, photos, monkeypatch):
     """The paper's Net-D & Net-E fusion: descriptors stacked, each image decoded once."""
-    import skvgg.pipeline
+    import skvgg._pipeline.batches
 
     paths, _ = photos
     vgg11_file = featurizer().weights
@@ -405,8 +405,8 @@ def test_two_networks_stack_from_one_decoding(featurizer, photos, monkeypatch):
         featurizer(preprocessing=SMALL, layer="pool5", weights=None, random_state=0).fit(paths).transform(paths),
     ]
     decoded = []
-    load_rgb = skvgg.pipeline.load_rgb
-    monkeypatch.setattr(skvgg.pipeline, "load_rgb", lambda item, index: decoded.append(index) or load_rgb(item, index))
+    load_rgb = skvgg._pipeline.batches.load_rgb
+    monkeypatch.setattr(skvgg._pipeline.batches, "load_rgb", lambda item, index: decoded.append(index) or load_rgb(item, index))
     fused = featurizer(arch=["vgg11", "vgg11"], weights=[vgg11_file, None], random_state=0, preprocessing=SMALL, layer="pool5")
     out = fused.fit(paths).transform(paths)
     assert sorted(decoded) == [0, 1]

@@ -17,14 +17,14 @@ from sklearn.datasets import load_sample_images
 
 import skvgg
 from skvgg import Preprocessing, VGGFeaturizer, gpudecode
-from skvgg._runner import pool
-from skvgg.cuda import DeviceRunner, HostRing
+from skvgg._pipeline.batches import plan_groups
+from skvgg._pipeline.cuda import DeviceRunner, HostRing
+from skvgg._pipeline.plan import ViewPlan, rescaled_shape
+from skvgg._pipeline.runner import pool
+from skvgg._pipeline.runtime import cuda_native_bfloat16, loss_scaler, resolve_precision
+from skvgg._pipeline.views import rescale as pil_rescale
+from skvgg._pipeline.views import resize_tensor, tensor_views
 from skvgg.images import load_rgb
-from skvgg.pipeline import plan_groups
-from skvgg.plan import ViewPlan, rescaled_shape
-from skvgg.runtime import cuda_native_bfloat16, loss_scaler, resolve_precision
-from skvgg.views import rescale as pil_rescale
-from skvgg.views import resize_tensor, tensor_views
 
 SMALL = Preprocessing(resize_size=72, crop_size=64)  # the standard form runs down to 32 px
 
@@ -57,7 +57,7 @@ def test_auto_precision_follows_the_cards_capability(monkeypatch, capability, hi
 
 
 def test_auto_precision_off_cuda_is_float32_unless_the_cpu_computes_bfloat16(monkeypatch):
-    from skvgg.runtime import cpu_native_bfloat16
+    from skvgg._pipeline.runtime import cpu_native_bfloat16
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: pytest.fail("asked a CUDA card"))
     # A CPU with AVX512-BF16 or AMX computes bfloat16 natively (this test's AMD EPYC does); others, and MPS, float32.
@@ -381,11 +381,11 @@ def test_gpu_decode_path_keeps_the_pixel_budget_and_special_files_out(tmp_path, 
 
 
 def test_images_the_decoder_refuses_take_the_pil_path(tmp_path, vgg11_file, emulated, monkeypatch):
-    import skvgg.gpudecode
+    import skvgg._pipeline.gpudecode
 
     items = _files(tmp_path)[:4]
     refused = len(Path(items[1]).read_bytes())
-    real = skvgg.gpudecode.decode_jpegs  # the decoding seam (skvgg.images._tvio)
+    real = skvgg._pipeline.gpudecode.decode_jpegs  # the decoding seam (skvgg.images._tvio)
     calls = []
 
     def decode_jpegs(data, device):
@@ -394,7 +394,7 @@ def test_images_the_decoder_refuses_take_the_pil_path(tmp_path, vgg11_file, emul
             raise RuntimeError("Error while decoding JPEG images: simulated refusal")
         return real(data, device)
 
-    monkeypatch.setattr(skvgg.gpudecode, "decode_jpegs", decode_jpegs)
+    monkeypatch.setattr(skvgg._pipeline.gpudecode, "decode_jpegs", decode_jpegs)
     options = dict(arch="vgg11", weights=str(vgg11_file), preprocessing=SMALL, device="cpu", batch_size=8)
     featurizer = VGGFeaturizer(decode="gpu", **options).fit()
     got = featurizer.transform(items)

@@ -24,14 +24,14 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sklearn.datasets import load_sample_images
 from torchvision import transforms as T
 
+import skvgg._pipeline.batches
+import skvgg._pipeline.views
 import skvgg.images._budget
-import skvgg.pipeline
-import skvgg.views
 from skvgg import ImageInputError, Preprocessing, VGGClassifier, VGGFeaturizer
-from skvgg._resample import bilinear_region
+from skvgg._pipeline.batches import ViewGroup, batched_groups
+from skvgg._pipeline.resample import bilinear_region
+from skvgg._pipeline.views import center_view, grid_views, random_view, rescale, rescaled_size
 from skvgg.images import DEFAULT_MAX_PIXELS, decoding, image_key, load_rgb
-from skvgg.pipeline import ViewGroup, batched_groups
-from skvgg.views import center_view, grid_views, random_view, rescale, rescaled_size
 
 SMALL = Preprocessing(resize_size=40, crop_size=32)
 TIMEOUT = 20  # seconds; a regression that blocks fails here instead of hanging the suite
@@ -365,7 +365,7 @@ def test_extreme_aspect_ratio_gives_a_descriptor(tmp_path, featurizer, size, mon
         raise AssertionError("the whole image was resized")
 
     with monkeypatch.context() as patch:
-        patch.setattr(skvgg.views.TF, "resize", no_whole_resize)
+        patch.setattr(skvgg._pipeline.views.TF, "resize", no_whole_resize)
         views = center_view(image, 256, 224, mirror=True)
     assert [tuple(v.shape) for v in views] == [(3, 224, 224)] * 2
     # Those pixels are exactly the crop of the (never materialised) 15-Mpx-wide resize.
@@ -432,7 +432,7 @@ def test_region_resample_equals_whole_resize():
 
 def test_crop_only_views_equal_torchvision_preset(monkeypatch):
     """With the crop-only path forced for every size: still torchvision's Resize + CenterCrop."""
-    monkeypatch.setattr(skvgg.views, "WHOLE_RESIZE_PIXELS", 0)
+    monkeypatch.setattr(skvgg._pipeline.views, "WHOLE_RESIZE_PIXELS", 0)
     resize = T.Resize(256, interpolation=T.InterpolationMode.BILINEAR, antialias=True)
     preset = T.Compose([resize, T.CenterCrop(224), T.PILToTensor()])
     mirrored = T.Compose([T.RandomHorizontalFlip(p=1.0), preset])
@@ -448,7 +448,7 @@ def test_crop_only_grid_and_random_views_equal_the_whole_path(monkeypatch):
     image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (301, 517, 3), dtype=np.uint8))
     whole_grid = grid_views(image, 256, 224, mirror=True)
     whole_random = [random_view(image, np.random.default_rng(s), scale=(256, 384), flip=True) for s in range(5)]
-    monkeypatch.setattr(skvgg.views, "WHOLE_RESIZE_PIXELS", 0)
+    monkeypatch.setattr(skvgg._pipeline.views, "WHOLE_RESIZE_PIXELS", 0)
     assert all(torch.equal(a, b) for a, b in zip(whole_grid, grid_views(image, 256, 224, mirror=True)))
     crop_random = [random_view(image, np.random.default_rng(s), scale=(256, 384), flip=True) for s in range(5)]
     assert all(torch.equal(a, b) for a, b in zip(whole_random, crop_random))
@@ -499,14 +499,14 @@ def test_decoded_images_are_dropped_once_views_exist(tmp_path, monkeypatch):
         Image.fromarray(np.full((60, 80, 3), 20 * i, np.uint8)).save(path)
         paths.append(path)
     decoded = {}
-    original = skvgg.pipeline.load_rgb
+    original = skvgg._pipeline.batches.load_rgb
 
     def tracking_load(item, index):
         image = original(item, index)
         decoded[index] = weakref.ref(image)
         return image
 
-    monkeypatch.setattr(skvgg.pipeline, "load_rgb", tracking_load)
+    monkeypatch.setattr(skvgg._pipeline.batches, "load_rgb", tracking_load)
     groups = lambda image, index: [ViewGroup(center_view(image, 40, 32))]  # noqa: E731
     stream = batched_groups(paths, range(8), groups, batch_size=2, num_workers=2)
     first = next(stream)  # the workers have decoded ahead (lookahead 4)

@@ -319,9 +319,9 @@ def test_each_protocols_views_are_the_classifiers(monkeypatch, name):
     image = Image.fromarray(np.random.RandomState(1).randint(0, 256, (260, 300, 3), dtype=np.uint8))
     ours.predict_proba([np.asarray(image)])
     theirs.predict_proba([np.asarray(image)])
-    from skvgg.pipeline import plan_groups
+    from skvgg._pipeline.batches import plan_groups
 
-    assert recorded["imagenet"] == recorded["classifier"]  # one typed plan (skvgg.plan.ViewPlan)
+    assert recorded["imagenet"] == recorded["classifier"]  # one typed plan (skvgg._pipeline.plan.ViewPlan)
     groups = {owner: plan_groups(plan, image) for owner, plan in recorded.items()}
     assert len(groups["imagenet"]) == len(groups["classifier"]) > 0
     views = 0

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 
 import skvgg
-from skvgg._parallel import parallel_map
+from skvgg._pipeline.parallel import parallel_map
 from skvgg.images import (
     ImageInputError,
     check_images,

@@ -32,8 +32,8 @@ FRESH = """
 import sys
 import skvgg
 assert "torch" not in sys.modules, "import skvgg loaded torch"
-assert skvgg.architectures.list_archs()[0] == "vgg11"  # a submodule, reached as an attribute
-assert "torch" not in sys.modules, "skvgg.architectures loaded torch"
+assert skvgg.models.architectures.list_archs()[0] == "vgg11"  # a submodule, reached as an attribute
+assert "torch" not in sys.modules, "skvgg.models.architectures loaded torch"
 try:
     skvgg.no_such_module
 except AttributeError:

@@ -20,7 +20,7 @@ SMALL = Preprocessing(resize_size=40, crop_size=32)
 SKVGG_TYPES = {
     "skvgg.classifier.VGGClassifier",
     "skvgg.featurizer.VGGFeaturizer",
-    "skvgg._preprocessing.Preprocessing",
+    "skvgg.models._preprocessing.Preprocessing",
 }
 
 

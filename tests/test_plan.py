@@ -1,4 +1,4 @@
-"""The view plan (skvgg/plan.py) and the batch-first pipeline.
+"""The view plan (skvgg/_pipeline/plan.py) and the batch-first pipeline.
 
 * every protocol's views against digests of what the code before the plan cut
   (``tests/data/plan_views_before.json``, captured from commit 7576aec: centre view, dense
@@ -24,10 +24,10 @@ from torchvision.transforms import functional as TF
 import skvgg
 from skvgg import Preprocessing, VGGFeaturizer, views
 from skvgg._evaluation import evaluation_plan
-from skvgg._runner import NetworkRunner
+from skvgg._pipeline.batches import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
+from skvgg._pipeline.plan import CenterCrop, RandomCrop, ViewPlan, rescaled_shape
+from skvgg._pipeline.runner import NetworkRunner
 from skvgg.images import ImageInputError
-from skvgg.pipeline import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
-from skvgg.plan import CenterCrop, RandomCrop, ViewPlan, rescaled_shape
 
 BEFORE = json.loads((Path(__file__).parent / "data" / "plan_views_before.json").read_text())
 
@@ -71,7 +71,7 @@ def _current_views(monkeypatch) -> dict:
             for k, (scale, flip, color) in enumerate(random_cases):
                 for seed in range(3):
                     rng = np.random.default_rng(seed)
-                    plan = skvgg.plan.TrainingPlan(RandomCrop(scale, 40, 32, flip, color))
+                    plan = skvgg._pipeline.plan.TrainingPlan(RandomCrop(scale, 40, 32, flip, color))
                     (group,) = plan_groups(plan, image, rng)
                     out[f"{tag}/{name}/random{k}/{seed}"] = group.views[0].contiguous().numpy()
                     out[f"{tag}/{name}/random{k}/{seed}/next"] = np.asarray(rng.integers(2**31))
@@ -133,7 +133,7 @@ def test_plans_are_immutable_values():
     with pytest.raises(ValueError, match="combine"):
         ViewPlan(plan.groups, "median")
     with pytest.raises(ValueError, match="rng"):
-        skvgg.plan.TrainingPlan(RandomCrop((256, 320))).layouts(300, 400)
+        skvgg._pipeline.plan.TrainingPlan(RandomCrop((256, 320))).layouts(300, 400)
 
 
 # --- 4-D uint8 batches -------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def _no_pil(monkeypatch):
     def refuse(item, index=None):
         raise AssertionError(f"X[{index}] went through the per-image path")
 
-    monkeypatch.setattr(skvgg.pipeline, "load_rgb", refuse)
+    monkeypatch.setattr(skvgg._pipeline.batches, "load_rgb", refuse)
 
 
 def _layouts(batch):
@@ -316,7 +316,7 @@ def test_pipeline_modules_import_only_downwards():
 
 
 def test_compile_auto_applies_to_gpu_decoding_too(tiny, monkeypatch):
-    monkeypatch.setattr(skvgg.gpudecode, "EMULATE_ON_CPU", True)
+    monkeypatch.setattr(skvgg._pipeline.gpudecode, "EMULATE_ON_CPU", True)
     featurizer = tiny(decode="gpu")
     assert featurizer._compiles(5000) and not featurizer._compiles(3)
     assert not featurizer.set_params(compile=False)._compiles(5000)

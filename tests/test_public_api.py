@@ -75,7 +75,7 @@ def test_every_public_name_has_one_import_path():
 
 
 def test_a_name_in_several_public_modules_is_one_object():
-    # Re-exports (skvgg.build_vgg is skvgg.zoo.build_vgg) are allowed, homonyms are not.
+    # Re-exports (skvgg.build_vgg is skvgg.models.zoo.build_vgg) are allowed, homonyms are not.
     assert set(TASK_MODULES) <= set(PUBLIC_MODULES) and "skvgg.images" in PUBLIC_MODULES
     objects = {}
     for module_name in PUBLIC_MODULES:

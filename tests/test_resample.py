@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image
 
-from skvgg._resample import bilinear_region, vertical_first
-from skvgg.views import rescaled_size
+from skvgg._pipeline.resample import bilinear_region, vertical_first
+from skvgg._pipeline.views import rescaled_size
 
 
 def crop_cases():

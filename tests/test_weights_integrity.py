@@ -9,9 +9,9 @@ import pytest
 import torch
 from torchvision.models import VGG11_Weights
 
-import skvgg.weights as weights_module
+import skvgg.models.weights as weights_module
 from skvgg import WeightsCorruptedError, WeightsError, build_vgg, resolve_arch
-from skvgg.weights import resolve_weights
+from skvgg.models.weights import resolve_weights
 
 VGG11 = resolve_arch("vgg11")
 

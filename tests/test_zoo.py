@@ -332,7 +332,7 @@ def test_features_weights_use_paper_preprocessing_and_a_fresh_classifier(monkeyp
 def test_weights_names_and_errors():
     from torchvision.models import VGG11_Weights
 
-    from skvgg.weights import resolve_weights
+    from skvgg.models.weights import resolve_weights
 
     spec = resolve_arch("vgg11")
     assert resolve_weights(spec, VGG11_Weights.IMAGENET1K_V1).identity == "VGG11_Weights.IMAGENET1K_V1"

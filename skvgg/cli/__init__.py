@@ -25,9 +25,9 @@ import sys
 from .._version import package_version
 from . import _archs, _demo, _evaluate, _featurize, _transfer
 
-# _cli_words and _network_params: importable from skvgg.cli, where they were before the split.
-from ._messages import CommandError, _cli_words, _error_message, _run  # noqa: F401
-from ._options import _network_params  # noqa: F401
+# cli_words and network_params: importable from skvgg.cli, where they were before the split.
+from ._messages import CommandError, cli_words, error_message, run_reporting_warnings  # noqa: F401
+from ._options import network_params  # noqa: F401
 
 __all__ = ["main", "build_parser"]
 
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
             args = build_parser().parse_args(argv)
         finally:
             sys.stdout.flush()  # --help and --version meet a closed pipe here, not at interpreter exit
-        code = _run(args)
+        code = run_reporting_warnings(args)
         sys.stdout.flush()
         return code
     except KeyboardInterrupt:
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         return 141
     except (CommandError, ValueError, OSError, TypeError, MemoryError) as error:
         # Data, images and weights problems: the message names the item and the remedy.
-        print(f"skvgg: error: {_error_message(error)}", file=sys.stderr)
+        print(f"skvgg: error: {error_message(error)}", file=sys.stderr)
         return 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._options import _wrapped
+from ._options import wrapped_text
 
 EXAMPLES = """\
 example:
@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
     archs = commands.add_parser(
         "archs",
         help="list the six configurations of the paper and their batch-norm variants",
-        description=_wrapped("List the six configurations of the paper (Table 1) and their batch-norm variants."),
+        description=wrapped_text("List the six configurations of the paper (Table 1) and their batch-norm variants."),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -28,8 +28,8 @@ def add_parser(commands) -> None:
 def run(args) -> int:
     import torch
 
-    from ..architectures import list_archs, resolve_arch
-    from ..network import VGG
+    from ..models.architectures import list_archs, resolve_arch
+    from ..models.network import VGG
 
     print(f"{'name':<11} {'paper':<6} {'weight layers':>13} {'parameters':>12}  ImageNet weights")
     for name in list_archs():

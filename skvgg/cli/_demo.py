@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 
 from ._options import (
-    _add_network_options,
-    _add_plot_option,
-    _at_least,
-    _check_network,
-    _int_list,
-    _layer_list,
-    _network_params,
-    _one_or_many,
-    _validated,
-    _wrapped,
+    add_network_options,
+    add_plot_option,
+    at_least,
+    check_network,
+    int_list,
+    layer_list,
+    network_params,
+    one_or_many,
+    validated_estimator,
+    wrapped_text,
 )
 
 EXAMPLES = """\
@@ -34,43 +34,43 @@ def add_parser(commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="transfer learning on scikit-learn's digits vs raw pixels (minutes on a CPU)",
-        description=_wrapped(
+        description=wrapped_text(
             "Transfer learning on scikit-learn's handwritten digits: a linear SVM on VGG descriptors "
             "against the same SVM on raw pixels, for a few training set sizes."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_network_options(demo, arch_help="network(s); comma-separated names stack several")
+    add_network_options(demo, arch_help="network(s); comma-separated names stack several")
     demo.add_argument(
-        "--layer", type=_layer_list, default=["fc7"], metavar="LAYERS", help="descriptor layer(s), comma-separated (default: fc7)"
+        "--layer", type=layer_list, default=["fc7"], metavar="LAYERS", help="descriptor layer(s), comma-separated (default: fc7)"
     )
     demo.add_argument(
         "--size",
-        type=_at_least(32),
+        type=at_least(32),
         default=112,
         metavar="PIXELS",
         help="side the 8x8 digits are upscaled to, >= 32 (default: 112)",
     )
     demo.add_argument(
         "--per-class",
-        type=_int_list,
+        type=int_list,
         default=[1, 3, 10, 30],
         metavar="N[,N...]",
         help="training images per class, one learning-curve point each (default: 1,3,10,30)",
     )
-    demo.add_argument("--test-per-class", type=_at_least(1), default=30, metavar="N", help="test images per class (default: 30)")
+    demo.add_argument("--test-per-class", type=at_least(1), default=30, metavar="N", help="test images per class (default: 30)")
     demo.add_argument(
-        "--repeats", type=_at_least(1), default=5, metavar="N", help="random draws of the training images per point (default: 5)"
+        "--repeats", type=at_least(1), default=5, metavar="N", help="random draws of the training images per point (default: 5)"
     )
     demo.add_argument(
         "--seed",
-        type=_at_least(0),
+        type=at_least(0),
         default=0,
         metavar="N",
         help="seeds the test set, the training draws and the random weights of --weights none (default: 0)",
     )
-    _add_plot_option(demo, "the learning curve (accuracy vs training images per class, both feature sets, error bars)")
+    add_plot_option(demo, "the learning curve (accuracy vs training images per class, both feature sets, error bars)")
     demo.set_defaults(func=run, parser=demo)
 
 
@@ -82,11 +82,11 @@ def run(args) -> int:
     from sklearn.svm import LinearSVC
 
     from ..featurizer import VGGFeaturizer
-    from ..weights import Preprocessing
-    from ._output import _check_plot_option, _write_figure
+    from ..models.weights import Preprocessing
+    from ._output import check_plot_option, write_figure
 
-    _check_network(args, args.layer)
-    plot_file = _check_plot_option(args)
+    check_network(args, args.layer)
+    plot_file = check_plot_option(args)
     layer = ",".join(args.layer)
     digits = load_digits()
     images, labels = digits.images / 16.0, digits.target  # 8x8 grayscale, values 0..16
@@ -107,13 +107,13 @@ def run(args) -> int:
     test_idx, pool_idx = np.array(test_idx), np.array(pool_idx)
     used = np.concatenate([test_idx, pool_idx])
 
-    params = _network_params(args)
+    params = network_params(args)
     arch, weights = "+".join(args.arch), params["weights"]
-    featurizer = _validated(
+    featurizer = validated_estimator(
         args,
         VGGFeaturizer(
             **params,
-            layer=_one_or_many(args.layer),
+            layer=one_or_many(args.layer),
             # Digits are 8x8: the network sees them upscaled to size x size, whole (no crop).
             preprocessing=Preprocessing(resize_size=args.size, crop_size=args.size),
             random_state=args.seed,
@@ -161,6 +161,6 @@ def run(args) -> int:
         title = f"digits at {args.size} px: {arch} {layer} ({weights or 'random weights'}) vs raw pixels"
         ax = plot_learning_curve(args.per_class, curves, title=title)
         ax.set_ylim(0, 100)
-        _write_figure(ax.figure, plot_file)
+        write_figure(ax.figure, plot_file)
         print(f"  figure written to {plot_file}")
     return 0

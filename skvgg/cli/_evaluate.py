@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._messages import CommandError, _cli_words, _one_line
-from ._options import _add_max_pixels, _add_plot_option, _at_least, _str_list, _weights_choice, _weights_param, _wrapped
+from ._messages import CommandError, cli_words, one_line
+from ._options import add_max_pixels, add_plot_option, at_least, str_list, weights_choice, weights_param, wrapped_text
 
 TABLE_FORMATS = (".csv", ".json")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
@@ -24,9 +24,9 @@ examples:
 
 def _networks(text: str) -> list[str]:
     """Comma-separated networks; ``a+b`` fuses two (checked at once: exit 2 for an unknown name)."""
-    from ..architectures import list_archs, resolve_arch
+    from ..models.architectures import list_archs, resolve_arch
 
-    entries = _str_list(text)
+    entries = str_list(text)
     for entry in entries:
         members = [m for m in entry.split("+") if m]
         if not members:
@@ -45,7 +45,7 @@ def _networks(text: str) -> list[str]:
 def _protocols(text: str) -> list[str]:
     from ..experiments import IMAGENET_PROTOCOLS
 
-    names = _str_list(text)
+    names = str_list(text)
     unknown = [name for name in names if name not in IMAGENET_PROTOCOLS]
     if unknown:
         expected = ", ".join(IMAGENET_PROTOCOLS)
@@ -54,7 +54,7 @@ def _protocols(text: str) -> list[str]:
 
 
 def _precisions(text: str) -> list[str]:
-    names = _str_list(text)
+    names = str_list(text)
     unknown = [name for name in names if name not in PRECISIONS]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown precision {', '.join(unknown)}; expected some of {', '.join(PRECISIONS)}")
@@ -65,7 +65,7 @@ def add_parser(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="evaluate the weights' own classifier under the paper's test protocols",
-        description=_wrapped(
+        description=wrapped_text(
             "Evaluate each network's own 1000-way classifier (no training) under the paper's test protocols, "
             "on a dataset named after the command (today: imagenet, the ILSVRC-2012 validation set)."
         ),
@@ -78,7 +78,7 @@ def add_parser(commands) -> None:
     imagenet = datasets.add_parser(
         "imagenet",
         help="top-1/top-5 error on the ILSVRC-2012 validation set (Tables 3-5)",
-        description=_wrapped(
+        description=wrapped_text(
             "Run the paper's ImageNet test protocols (Tables 3-5) with each network's own 1000-way head and "
             "print the errors beside the paper's and torchvision's published ones."
         ),
@@ -97,7 +97,7 @@ def add_parser(commands) -> None:
     )
     imagenet.add_argument(
         "--weights",
-        type=_weights_choice,
+        type=weights_choice,
         default="imagenet",
         metavar="WEIGHTS",
         help="'imagenet', a torchvision weights name, a checkpoint path, or 'none' for random weights (default: imagenet)",
@@ -117,7 +117,7 @@ def add_parser(commands) -> None:
         metavar="NAMES",
         help="comma-separated, each a row: auto, float32, bfloat16, float16",
     )
-    imagenet.add_argument("--per-class", type=_at_least(1), default=None, metavar="K", help="first K images of each class")
+    imagenet.add_argument("--per-class", type=at_least(1), default=None, metavar="K", help="first K images of each class")
     imagenet.add_argument(
         "--layout",
         default="auto",
@@ -126,42 +126,42 @@ def add_parser(commands) -> None:
     )
     imagenet.add_argument("--cache", default=None, metavar="DIR", help="cache of posteriors (resumable, reusable runs)")
     imagenet.add_argument("-o", "--output", default=None, metavar="FILE", help="write the table to FILE (.csv or .json)")
-    _add_plot_option(imagenet, "error against images/s per protocol")
-    imagenet.add_argument("--batch-size", type=_at_least(1), default=32, metavar="N", help="views per forward pass (default: 32)")
+    add_plot_option(imagenet, "error against images/s per protocol")
+    imagenet.add_argument("--batch-size", type=at_least(1), default=32, metavar="N", help="views per forward pass (default: 32)")
     imagenet.add_argument("--device", default="auto", metavar="DEVICE", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:1 ...")
     imagenet.add_argument(
         "--decode-threads",
         dest="num_workers",
-        type=_at_least(0),
+        type=at_least(0),
         default=None,
         metavar="N",
         help="image decoding threads (default: min(8, CPUs))",
     )
-    _add_max_pixels(imagenet)
-    imagenet.add_argument("--seed", type=_at_least(0), default=0, metavar="N", help="seeds random weights (--weights none)")
+    add_max_pixels(imagenet)
+    imagenet.add_argument("--seed", type=at_least(0), default=0, metavar="N", help="seeds random weights (--weights none)")
     imagenet.set_defaults(func=run, parser=imagenet)
 
 
 def _check(args) -> Path | None:
     """Weights against each network, the device and the output name (exit 2), before any image is read."""
-    from ..architectures import resolve_arch
-    from ..runtime import resolve_device
-    from ..weights import WeightsError, resolve_weights
+    from .._pipeline.runtime import resolve_device
+    from ..models.architectures import resolve_arch
+    from ..models.weights import WeightsError, resolve_weights
 
-    weights = _weights_param(args)
+    weights = weights_param(args)
     for entry in args.arch:
         for member in entry.split("+"):
             spec = resolve_arch(member)
             try:
                 resolved = resolve_weights(spec, weights)
             except WeightsError as error:
-                args.parser.error(f"--weights {args.weights} for {spec.name}: {_one_line(_cli_words(str(error)))}")
+                args.parser.error(f"--weights {args.weights} for {spec.name}: {one_line(cli_words(str(error)))}")
             if not resolved.has_classifier:
                 args.parser.error(f"--weights {args.weights} has no trained 1000-way classifier to evaluate")
     try:
         resolve_device(args.device)
     except ValueError as error:
-        args.parser.error(_cli_words(str(error)))
+        args.parser.error(cli_words(str(error)))
     if args.output is None:
         return None
     output = Path(args.output).expanduser()
@@ -175,7 +175,7 @@ def _check(args) -> Path | None:
 
 
 def _write_table(table, output: Path) -> None:
-    from .._store import atomic_write
+    from ..dask._store import atomic_write
 
     if output.suffix.lower() == ".csv":
         atomic_write(output, lambda temporary: table.to_csv(temporary, index=False))
@@ -191,15 +191,15 @@ SHOWN = [
 
 def run(args) -> int:
     from ..experiments import run_imagenet
-    from ._output import _check_plot_option, _write_figure
+    from ._output import check_plot_option, write_figure
 
     output = _check(args)
-    plot_file = _check_plot_option(args)
+    plot_file = check_plot_option(args)
     params = dict(batch_size=args.batch_size, device=args.device, num_workers=args.num_workers)
     if args.max_pixels is not None:
         params["max_pixels"] = args.max_pixels
     table = run_imagenet(
-        args.root, arch=args.arch, weights=_weights_param(args), protocols=args.protocols, precision=args.precision,
+        args.root, arch=args.arch, weights=weights_param(args), protocols=args.protocols, precision=args.precision,
         per_class=args.per_class, layout=args.layout, cache=args.cache, random_state=args.seed,
         report=lambda line: print(line, flush=True), **params,
     )  # fmt: skip
@@ -211,6 +211,6 @@ def run(args) -> int:
         from ..plotting import plot_imagenet_protocols
 
         ax = plot_imagenet_protocols(table, title=f"ImageNet val: {', '.join(args.arch)} ({args.weights})")
-        _write_figure(ax.figure, plot_file)
+        write_figure(ax.figure, plot_file)
         print(f"  figure written to {plot_file}")
     return 0

@@ -8,26 +8,26 @@ import time
 import warnings
 from pathlib import Path
 
-from ._messages import CommandError, _cli_words, _image_message, _one_line
+from ._messages import CommandError, cli_words, image_message, one_line
 from ._options import (
-    _add_cluster_options,
-    _add_decode_option,
-    _add_max_pixels,
-    _add_network_options,
-    _add_view_size_options,
-    _at_least,
-    _check_network,
-    _cluster,
-    _layer_list,
-    _network_params,
-    _one_or_many,
-    _preprocessing_param,
-    _scales,
-    _uses_cluster,
-    _validated,
-    _wrapped,
+    add_cluster_options,
+    add_decode_option,
+    add_max_pixels,
+    add_network_options,
+    add_view_size_options,
+    at_least,
+    check_network,
+    cluster_client,
+    layer_list,
+    network_params,
+    one_or_many,
+    parse_scales,
+    preprocessing_param,
+    uses_cluster,
+    validated_estimator,
+    wrapped_text,
 )
-from ._output import _check_output_name, _prepare_folder, _to_stdout, _write
+from ._output import check_output_name, prepare_folder, to_stdout, write_descriptors
 
 #: Said with every failure to read an image, as the way to describe the others regardless.
 _ON_ERROR_NAN = "(--on-error nan describes the other images and leaves its row NaN)"
@@ -52,7 +52,7 @@ def add_parser(commands) -> None:
     featurize = commands.add_parser(
         "featurize",
         help="describe images and write the descriptors to a file",
-        description=_wrapped(
+        description=wrapped_text(
             "Describe image files, folders (searched recursively) or CSV listings with a VGG network and "
             "write one row per image, in input order, to a file or to stdout."
         ),
@@ -73,18 +73,18 @@ def add_parser(commands) -> None:
     featurize.add_argument(
         "--path-column", metavar="NAME", help="the CSV column holding paths (default: 'path' or the only column)"
     )
-    _add_network_options(featurize)
+    add_network_options(featurize)
     featurize.add_argument(
         "--seed",
-        type=_at_least(0),
+        type=at_least(0),
         default=None,
         metavar="N",
         help="seed of the random weights of --weights none (default: unseeded, different on every run)",
     )
-    _add_max_pixels(featurize)
-    _add_decode_option(featurize)
+    add_max_pixels(featurize)
+    add_decode_option(featurize)
     featurize.add_argument(
-        "--layer", type=_layer_list, default=["fc7"], metavar="LAYERS", help="layer(s), comma-separated (default: fc7)"
+        "--layer", type=layer_list, default=["fc7"], metavar="LAYERS", help="layer(s), comma-separated (default: fc7)"
     )
     featurize.add_argument(
         "--pooling",
@@ -92,10 +92,10 @@ def add_parser(commands) -> None:
         choices=["avg", "max"],
         help="how a spatial map (conv and pool layers, fc layers with --scales) becomes a vector (default: avg)",
     )
-    _add_view_size_options(featurize)
+    add_view_size_options(featurize)
     featurize.add_argument(
         "--scales",
-        type=_scales,
+        type=parse_scales,
         default=None,
         metavar="Q[,Q...]",
         help="the paper's dense evaluation: the whole image rescaled to smaller side Q, e.g. 256,384,512 "
@@ -116,7 +116,7 @@ def add_parser(commands) -> None:
         help="an unreadable image: stop with an error naming it (raise), or describe the others and leave its "
         "row NaN (nan) (default: raise)",
     )
-    _add_cluster_options(featurize)
+    add_cluster_options(featurize)
     featurize.set_defaults(func=run, parser=featurize)
 
 
@@ -145,7 +145,7 @@ def _check_inputs_exist(paths: list[str]) -> None:
 
 def _dataset(args, output: Path) -> bool:
     """Whether -o names a parquet dataset directory (parts) rather than one file."""
-    return output.suffix.lower() == ".parquet" and (_uses_cluster(args) or output.is_dir())
+    return output.suffix.lower() == ".parquet" and (uses_cluster(args) or output.is_dir())
 
 
 def run(args) -> int:
@@ -153,14 +153,14 @@ def run(args) -> int:
     from ..images import ImageInputError
 
     output = Path(args.output)
-    _check_output_name(args, output)
-    _check_network(args, args.layer)
-    featurizer = _validated(
+    check_output_name(args, output)
+    check_network(args, args.layer)
+    featurizer = validated_estimator(
         args,
         VGGFeaturizer(
-            **_network_params(args),
+            **network_params(args),
             cache=args.cache,
-            layer=_one_or_many(args.layer),
+            layer=one_or_many(args.layer),
             pooling=args.pooling,
             scales=args.scales,
             flip=args.flip,
@@ -168,18 +168,18 @@ def run(args) -> int:
             on_error=args.on_error,
             decode=args.decode,
             random_state=args.seed,
-            preprocessing=_preprocessing_param(args),
+            preprocessing=preprocessing_param(args),
         ),
     )
     dataset = _dataset(args, output)
-    _prepare_folder(args, output)
+    prepare_folder(args, output)
     paths = _expand_inputs(args.inputs, args.path_column)
     if args.on_error == "raise":
         _check_inputs_exist(paths)
 
     featurizer.fit()
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(_cluster(args)) if _uses_cluster(args) else None
+        client = stack.enter_context(cluster_client(args)) if uses_cluster(args) else None
         started = time.perf_counter()
         try:
             with warnings.catch_warnings():
@@ -193,20 +193,20 @@ def run(args) -> int:
                     stack.enter_context(distribute(client, partition_size=args.partition_size))
                 descriptors = featurizer.transform(paths)
         except ImageInputError as error:
-            raise CommandError(f"{_image_message(error, len(paths))} {_ON_ERROR_NAN}") from None
+            raise CommandError(f"{image_message(error, len(paths))} {_ON_ERROR_NAN}") from None
     seconds = time.perf_counter() - started
     failures = featurizer.failures_
     if failures:
         listing = "; ".join(
-            f"image {f['index'] + 1} of {len(paths)} ({f['path']}): {_one_line(_cli_words(f['reason']))}" for f in failures
+            f"image {f['index'] + 1} of {len(paths)} ({f['path']}): {one_line(cli_words(f['reason']))}" for f in failures
         )
         print(
             f"skvgg: warning: {len(failures)} of {len(paths)} images could not be read, their rows are NaN: {listing}",
             file=sys.stderr,
         )
-    _write(None if _to_stdout(args) else output, paths, descriptors, featurizer.get_feature_names_out())
+    write_descriptors(None if to_stdout(args) else output, paths, descriptors, featurizer.get_feature_names_out())
     print(
-        f"{len(paths)} images -> {'stdout' if _to_stdout(args) else output} ({descriptors.shape[1]} features, {seconds:.1f} s"
+        f"{len(paths)} images -> {'stdout' if to_stdout(args) else output} ({descriptors.shape[1]} features, {seconds:.1f} s"
         + (f", {len(failures)} unreadable rows left NaN" if failures else "")
         + ")",
         file=sys.stderr,

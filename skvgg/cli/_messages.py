@@ -55,7 +55,7 @@ def _option_value(match) -> str:
     return ",".join(item.strip().strip("'\"") for item in items.split(",") if item.strip())
 
 
-def _cli_words(text: str) -> str:
+def cli_words(text: str) -> str:
     """A library message in command-line terms: ``weights='x'`` -> ``--weights x``, ``X[2]`` -> ``image 3``."""
     text = text.replace("download=True", "--download")
     text = _ASSIGNMENT.sub(lambda m: f"{_OPTIONS[m.group('name')]} {_option_value(m)}", text)
@@ -64,11 +64,11 @@ def _cli_words(text: str) -> str:
     return re.sub(r"\bX\[(\d+)\]", lambda m: f"image {int(m.group(1)) + 1}", text)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def _image_message(error, n_images: int | None = None) -> str:
+def image_message(error, n_images: int | None = None) -> str:
     """'image 3 of 12 (/data/x.jpg): reason' from an ImageInputError's attributes."""
     where = "an image" if error.index is None else f"image {error.index + 1}"
     if error.index is not None and n_images is not None:
@@ -77,10 +77,10 @@ def _image_message(error, n_images: int | None = None) -> str:
         where += f" ({error.path})"
     elif getattr(error, "description", None):
         where += f" ({error.description})"
-    return f"{where}: {_cli_words(error.reason)}"
+    return f"{where}: {cli_words(error.reason)}"
 
 
-def _error_message(error: Exception) -> str:
+def error_message(error: Exception) -> str:
     """The words of ``skvgg: error: ...`` for a failure of the data, images or weights."""
     # Imported on failure only: ``skvgg --version`` need not load the image decoders.
     from ..images import ImageInputError
@@ -88,8 +88,8 @@ def _error_message(error: Exception) -> str:
     if isinstance(error, CommandError):
         return str(error)  # the command line's own words: a path holding 'batch_size' stays as it is
     if isinstance(error, ImageInputError):
-        return _image_message(error)
-    return _cli_words(str(error))
+        return image_message(error)
+    return cli_words(str(error))
 
 
 def _from_sklearn(category, filename: str) -> bool:
@@ -112,7 +112,7 @@ class _WarningReport:
         if _from_sklearn(category, filename):
             self.sklearn[category.__name__] += 1
             return
-        text = _one_line(_cli_words(str(message)))
+        text = one_line(cli_words(str(message)))
         if (category, text) not in self.shown:
             self.shown.add((category, text))
             print(f"skvgg: warning: {text}", file=sys.stderr)
@@ -128,7 +128,7 @@ class _WarningReport:
             )
 
 
-def _run(args) -> int:
+def run_reporting_warnings(args) -> int:
     """Run the chosen command with its warnings reported as ``_WarningReport`` does."""
     if sys.warnoptions:  # the user asked for warnings their own way (-W, PYTHONWARNINGS): Python's format
         return args.func(args)

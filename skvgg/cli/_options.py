@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ._messages import _cli_words, _one_line
+from ._messages import cli_words, one_line
 
 # --- argument types: checked by argparse, so a bad value exits with status 2 at once ---------
 
@@ -26,7 +26,7 @@ def _integer(text: str, minimum: int, meaning: str = "") -> int:
     return value
 
 
-def _at_least(minimum: int, meaning: str = ""):
+def at_least(minimum: int, meaning: str = ""):
     def parse(text: str) -> int:
         return _integer(text, minimum, meaning)
 
@@ -34,7 +34,7 @@ def _at_least(minimum: int, meaning: str = ""):
     return parse
 
 
-def _int_list(text: str, minimum: int = 1, meaning: str = "") -> list[int]:
+def int_list(text: str, minimum: int = 1, meaning: str = "") -> list[int]:
     parts = [v for v in text.replace(" ", "").split(",") if v]
     if not parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}")
@@ -44,20 +44,20 @@ def _int_list(text: str, minimum: int = 1, meaning: str = "") -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {minimum}{meaning}, got {text!r}") from None
 
 
-def _scales(text: str) -> list[int]:
-    from ..network import DENSE_MIN_SIZE
+def parse_scales(text: str) -> list[int]:
+    from ..models.network import DENSE_MIN_SIZE
 
     meaning = (
         " (the smaller image side in pixels; dense evaluation needs fc6's 7x7 window, "
         f"so at least {DENSE_MIN_SIZE}), e.g. 256,384,512"
     )
-    values = _int_list(text, DENSE_MIN_SIZE, meaning)
+    values = int_list(text, DENSE_MIN_SIZE, meaning)
     if len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"expected distinct scales, got {text!r}")
     return values
 
 
-def _str_list(text: str) -> list[str]:
+def str_list(text: str) -> list[str]:
     values = [v for v in text.replace(" ", "").split(",") if v]
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one name, got {text!r}")
@@ -65,9 +65,9 @@ def _str_list(text: str) -> list[str]:
 
 
 def _arch_list(text: str) -> list[str]:
-    from ..architectures import list_archs, resolve_arch
+    from ..models.architectures import list_archs, resolve_arch
 
-    names = _str_list(text)
+    names = str_list(text)
     canonical = []
     for name in names:
         try:
@@ -86,16 +86,16 @@ def _arch_list(text: str) -> list[str]:
 def _layer_names(spec) -> tuple[str, ...]:
     import torch
 
-    from ..network import VGG
+    from ..models.network import VGG
 
     with torch.device("meta"):  # names only: nothing allocated
         return VGG(spec).layer_names
 
 
-def _layer_list(text: str) -> list[str]:
-    from ..architectures import list_archs, resolve_arch
+def layer_list(text: str) -> list[str]:
+    from ..models.architectures import list_archs, resolve_arch
 
-    names = _str_list(text)
+    names = str_list(text)
     known = set()
     for arch in list_archs():
         known.update(_layer_names(resolve_arch(arch)))
@@ -110,11 +110,11 @@ def _layer_list(text: str) -> list[str]:
     return names
 
 
-def _weights_choice(text: str) -> str:
+def weights_choice(text: str) -> str:
     """'imagenet', 'none', a torchvision weights name, or an existing file (names are checked per --arch later)."""
-    from ..weights import _ENUM_NAME
+    from ..models.weights import WEIGHTS_ENUM_NAME
 
-    if text.lower() in ("imagenet", "none") or (_ENUM_NAME.match(text) and not os.path.exists(text)):
+    if text.lower() in ("imagenet", "none") or (WEIGHTS_ENUM_NAME.match(text) and not os.path.exists(text)):
         return text
     path = Path(text).expanduser()
     if path.is_dir():
@@ -127,11 +127,11 @@ def _weights_choice(text: str) -> str:
     return text
 
 
-def _one_or_many(values: list[str]):
+def one_or_many(values: list[str]):
     return values[0] if len(values) == 1 else values
 
 
-def _wrapped(text: str) -> str:
+def wrapped_text(text: str) -> str:
     """A command's description, wrapped as argparse wraps help (the raw formatter keeps the epilog's layout)."""
     import textwrap
 
@@ -156,17 +156,17 @@ def _compile_choice(text: str):
 _compile_choice.__name__ = "auto, true or false"
 
 
-def _add_network_options(parser, arch_help="network(s); comma-separated names stack several (vgg16,vgg19)"):
+def add_network_options(parser, arch_help="network(s); comma-separated names stack several (vgg16,vgg19)"):
     parser.add_argument("--arch", type=_arch_list, default=["vgg16"], metavar="NAMES", help=arch_help + " (default: vgg16)")
     parser.add_argument(
         "--weights",
-        type=_weights_choice,
+        type=weights_choice,
         default="imagenet",
         metavar="WEIGHTS",
         help="'imagenet', a torchvision weights name (VGG16_Weights.IMAGENET1K_V1), a checkpoint path, "
         "or 'none' for random weights (default: imagenet)",
     )
-    parser.add_argument("--batch-size", type=_at_least(1), default=32, metavar="N", help="images per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=at_least(1), default=32, metavar="N", help="images per forward pass (default: 32)")
     parser.add_argument(
         "--device", default="auto", metavar="DEVICE", help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:1 (default: auto)"
     )
@@ -189,7 +189,7 @@ def _add_network_options(parser, arch_help="network(s); comma-separated names st
     parser.add_argument(
         "--decode-threads",
         dest="num_workers",
-        type=_at_least(0),
+        type=at_least(0),
         default=None,
         metavar="N",
         help="image decoding threads (per dask worker with --workers), 0 for none (default: min(8, CPUs))",
@@ -197,7 +197,7 @@ def _add_network_options(parser, arch_help="network(s); comma-separated names st
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_decode_option(parser):
+def add_decode_option(parser):
     """--decode: where JPEG files are decoded (the featurizer's ``decode``)."""
     parser.add_argument(
         "--decode",
@@ -208,35 +208,35 @@ def _add_decode_option(parser):
     )
 
 
-def _add_view_size_options(parser):
+def add_view_size_options(parser):
     """--resize / --crop: the single view's sizes (the featurizer's ``preprocessing``), normalisation kept."""
     parser.add_argument(
         "--resize",
-        type=_at_least(32),
+        type=at_least(32),
         default=None,
         metavar="PIXELS",
         help="single view: the shorter side is resized to PIXELS before the centre crop (default: the weights', 256)",
     )
     parser.add_argument(
         "--crop",
-        type=_at_least(32),
+        type=at_least(32),
         default=None,
         metavar="PIXELS",
         help="single view: side of the centre crop, at most --resize (default: the weights', 224)",
     )
 
 
-def _preprocessing_param(args):
+def preprocessing_param(args):
     """``--resize``/``--crop`` as a Preprocessing: the first network's normalisation with the sizes given; None if neither."""
     resize, crop = getattr(args, "resize", None), getattr(args, "crop", None)
     if resize is None and crop is None:
         return None
     from dataclasses import replace
 
-    from ..architectures import resolve_arch
-    from ..weights import resolve_weights
+    from ..models.architectures import resolve_arch
+    from ..models.weights import resolve_weights
 
-    base = resolve_weights(resolve_arch(args.arch[0]), _weights_param(args)).preprocessing
+    base = resolve_weights(resolve_arch(args.arch[0]), weights_param(args)).preprocessing
     resize = base.resize_size if resize is None else resize
     crop = min(base.crop_size, resize) if crop is None else crop
     if crop > resize:
@@ -246,12 +246,12 @@ def _preprocessing_param(args):
     return replace(base, resize_size=resize, crop_size=crop)
 
 
-def _add_cluster_options(parser):
+def add_cluster_options(parser):
     """--workers / --scheduler: describe on a dask cluster (the skvgg[dask] extra)."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
         "--workers",
-        type=_at_least(0),
+        type=at_least(0),
         default=None,
         metavar="N",
         help="describe on a new local dask cluster of N worker processes, one network each (0: in this process; "
@@ -261,22 +261,22 @@ def _add_cluster_options(parser):
         "--scheduler", default=None, metavar="ADDRESS", help="join a running dask cluster (tcp://host:8786 or a scheduler file)"
     )
     parser.add_argument(
-        "--threads-per-worker", type=_at_least(1), default=1, metavar="N", help="tasks at once per --workers process (default: 1)"
+        "--threads-per-worker", type=at_least(1), default=1, metavar="N", help="tasks at once per --workers process (default: 1)"
     )
     parser.add_argument(
-        "--partition-size", type=_at_least(1), default=64, metavar="N", help="images per dask task and parquet part (default: 64)"
+        "--partition-size", type=at_least(1), default=64, metavar="N", help="images per dask task and parquet part (default: 64)"
     )
 
 
-def _uses_cluster(args) -> bool:
+def uses_cluster(args) -> bool:
     return bool(getattr(args, "workers", None)) or getattr(args, "scheduler", None) is not None
 
 
-def _cluster(args):
+def cluster_client(args):
     """The dask client the cluster options ask for (a context manager), after printing where its dashboard is."""
     import sys
 
-    from .._dask import MissingExtraError
+    from ..dask._collections import MissingExtraError
     from ._messages import CommandError
 
     try:
@@ -310,7 +310,7 @@ def _max_pixels(text: str):
 _max_pixels.__name__ = "integer >= 1 or none"
 
 
-def _add_max_pixels(parser):
+def add_max_pixels(parser):
     parser.add_argument(
         "--max-pixels",
         type=_max_pixels,
@@ -321,7 +321,7 @@ def _add_max_pixels(parser):
     )
 
 
-def _add_plot_option(parser, what):
+def add_plot_option(parser, what):
     parser.add_argument(
         "--plot",
         default=None,
@@ -330,16 +330,16 @@ def _add_plot_option(parser, what):
     )
 
 
-def _weights_param(args):
+def weights_param(args):
     """``--weights`` as the estimators take it: ``none`` is random initialisation (None)."""
     return None if args.weights.lower() == "none" else args.weights
 
 
-def _network_params(args) -> dict:
+def network_params(args) -> dict:
     """The featurizer parameters that every command takes from the shared network options."""
     params = dict(
-        arch=_one_or_many(args.arch),
-        weights=_weights_param(args),
+        arch=one_or_many(args.arch),
+        weights=weights_param(args),
         batch_size=args.batch_size,
         device=args.device,
         precision=args.precision,
@@ -353,17 +353,17 @@ def _network_params(args) -> dict:
     return params
 
 
-def _check_network(args, layers: list[str]) -> None:
+def check_network(args, layers: list[str]) -> None:
     """Check the network options against each other before anything is loaded (exit 2)."""
-    from ..architectures import resolve_arch
+    from .._pipeline.runtime import resolve_device
     from ..featurizer import VGGFeaturizer
-    from ..network import FC_LAYERS
-    from ..runtime import resolve_device
-    from ..weights import WeightsError, resolve_weights
+    from ..models.architectures import resolve_arch
+    from ..models.network import FC_LAYERS
+    from ..models.weights import WeightsError, resolve_weights
 
     parser = args.parser
     specs = [resolve_arch(name) for name in args.arch]
-    weights = _weights_param(args)
+    weights = weights_param(args)
     if len(specs) > 1 and weights is not None and weights.lower() != "imagenet":
         parser.error(
             f"--weights {args.weights} fits one network; with several --arch names ({','.join(args.arch)}) "
@@ -373,7 +373,7 @@ def _check_network(args, layers: list[str]) -> None:
         try:
             resolved = resolve_weights(spec, weights)
         except WeightsError as error:
-            parser.error(f"--weights {args.weights}: {_one_line(_cli_words(str(error)))}")
+            parser.error(f"--weights {args.weights}: {one_line(cli_words(str(error)))}")
         valid = _layer_names(spec)
         bad = [name for name in layers if name not in valid]
         if bad:
@@ -386,7 +386,7 @@ def _check_network(args, layers: list[str]) -> None:
     try:
         device = resolve_device(args.device)
     except ValueError as error:
-        parser.error(_cli_words(str(error)))
+        parser.error(cli_words(str(error)))
     if args.precision == "int8":
         _check_int8(args, device)
     if getattr(args, "decode", "cpu") == "gpu" and device.type != "cuda":
@@ -397,23 +397,23 @@ def _check_network(args, layers: list[str]) -> None:
 
 def _check_int8(args, device) -> None:
     """--precision int8: a CPU device (exit 2) and the int8 extra installed (exit 1), before anything is loaded."""
-    from ..quantize import check_int8_available
+    from ..models._quantize import check_int8_available
     from ._messages import CommandError
 
     try:
         check_int8_available(device)
     except ValueError as error:
-        args.parser.error(f"--precision int8: {_one_line(_cli_words(str(error)))}")
+        args.parser.error(f"--precision int8: {one_line(cli_words(str(error)))}")
     except ImportError as error:
-        raise CommandError(f"--precision int8: {_one_line(_cli_words(str(error)))}") from None
+        raise CommandError(f"--precision int8: {one_line(cli_words(str(error)))}") from None
 
 
-def _validated(args, estimator):
+def validated_estimator(args, estimator):
     """``estimator`` with its parameters checked as scikit-learn checks them in fit (exit 2 if bad)."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     try:
         estimator._validate_params()
     except InvalidParameterError as error:
-        args.parser.error(_cli_words(str(error)))
+        args.parser.error(cli_words(str(error)))
     return estimator

@@ -18,13 +18,13 @@ STDOUT = "-"
 FORMATS = (".csv", ".parquet", ".npz")
 
 
-def _to_stdout(args) -> bool:
+def to_stdout(args) -> bool:
     return args.output == STDOUT
 
 
-def _check_output_name(args, output: Path) -> None:
+def check_output_name(args, output: Path) -> None:
     """A file name ending in a known format, not a folder, or ``-`` for stdout (exit 2)."""
-    if _to_stdout(args):
+    if to_stdout(args):
         return
     suffix = output.suffix.lower()
     if suffix == ".npy":
@@ -38,9 +38,9 @@ def _check_output_name(args, output: Path) -> None:
         args.parser.error(f"-o {args.output} is a directory; expected a file name ending in .csv, .parquet or .npz")
 
 
-def _prepare_folder(args, output: Path) -> None:
+def prepare_folder(args, output: Path) -> None:
     """Create the folder of ``output`` and check it is writable, before anything is described."""
-    if _to_stdout(args):
+    if to_stdout(args):
         return
     if output.suffix.lower() == ".parquet":
         _check_parquet_engine()
@@ -71,11 +71,11 @@ def _check_parquet_engine() -> None:
     )
 
 
-def _write(output: Path | None, paths: list[str], descriptors: np.ndarray, names) -> None:
+def write_descriptors(output: Path | None, paths: list[str], descriptors: np.ndarray, names) -> None:
     """Write the descriptors to ``output`` (None: CSV to stdout), one row per image with its path.
 
     A file is written to a hidden temporary file beside ``output``, then renamed into place
-    (:func:`skvgg._store.atomic_write`): the rename is atomic within a folder, so ``output``
+    (:func:`skvgg.dask._store.atomic_write`): the rename is atomic within a folder, so ``output``
     is either absent (or as it was) or complete, even when the run is interrupted or the
     disk fills up while writing. ``.npz`` holds ``X`` (float32), ``paths`` and
     ``feature_names`` (string arrays: ``numpy.load`` reads them without pickle).
@@ -85,7 +85,7 @@ def _write(output: Path | None, paths: list[str], descriptors: np.ndarray, names
     import numpy as np
     import pandas as pd
 
-    from .._store import atomic_write
+    from ..dask._store import atomic_write
 
     def table():
         frame = pd.DataFrame(descriptors, columns=list(names))
@@ -115,7 +115,7 @@ def _write(output: Path | None, paths: list[str], descriptors: np.ndarray, names
 RESULT_FORMATS = (".json", ".csv")
 
 
-def _check_results_option(args) -> Path | None:
+def check_results_option(args) -> Path | None:
     """``-o FILE``: .json or .csv (exit 2), in a folder that can be written (exit 1), before any work."""
     if args.output is None:
         return None
@@ -128,7 +128,7 @@ def _check_results_option(args) -> Path | None:
     return output
 
 
-def _results_record(args, featurizer, results: dict) -> dict:
+def results_record(args, featurizer, results: dict) -> dict:
     """The run's settings and scores as plain JSON types (numbers in %, ``C`` of each split)."""
     from .._version import package_version
 
@@ -156,11 +156,11 @@ def _results_record(args, featurizer, results: dict) -> dict:
     }
 
 
-def _write_results(output: Path, record: dict) -> None:
+def write_results(output: Path, record: dict) -> None:
     """JSON: the whole record; CSV: one row per split with the settings repeated (atomic, as every output)."""
     import json
 
-    from .._store import atomic_write
+    from ..dask._store import atomic_write
 
     if output.suffix.lower() == ".json":
         atomic_write(output, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=2) + "\n"))
@@ -183,7 +183,7 @@ def _write_results(output: Path, record: dict) -> None:
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
 
-def _check_plot_option(args) -> Path | None:
+def check_plot_option(args) -> Path | None:
     """``--plot FILE``: a known image format, a writable folder, and matplotlib installed, before any work."""
     if args.plot is None:
         return None
@@ -203,11 +203,11 @@ def _check_plot_option(args) -> Path | None:
     return output
 
 
-def _write_figure(figure, output: Path) -> None:
+def write_figure(figure, output: Path) -> None:
     """Save a matplotlib figure to ``output`` atomically, in the format its suffix names, and close it."""
     import matplotlib.pyplot as plt
 
-    from .._store import atomic_write
+    from ..dask._store import atomic_write
 
     try:
         atomic_write(output, lambda temporary: figure.savefig(temporary, format=output.suffix[1:].lower(), dpi=120))

@@ -148,7 +148,7 @@ def decoding(max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[object]:
     """Scope the decoding of one item (and the cutting of its views) in this thread.
 
     Inside the block, :func:`load_rgb` and :func:`image_key` use ``max_pixels``
-    unless given another, and the views of :mod:`skvgg.views` keep within it. The decoded memory reserved by
+    unless given another, and the views of :mod:`skvgg._pipeline.views` keep within it. The decoded memory reserved by
     the items loaded in the block is given back when the outermost block ends, so
     the block should end once the decoded image is no longer needed.
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import torch
 
-from ._typing import WeightsSpec
+from .._typing import WeightsSpec
 from .architectures import ArchSpec, resolve_arch
 from .network import VGG, init_linear_
 from .weights import Preprocessing, check_state_dict, load_state_dict, resolve_weights
@@ -55,17 +55,17 @@ def build_vgg(
     -------
     model : VGG
         In eval mode, with attributes ``preprocessing`` (:class:`Preprocessing`) and
-        ``weights_info`` (:class:`~skvgg.weights.ResolvedWeights`).
+        ``weights_info`` (:class:`~skvgg.models.weights.ResolvedWeights`).
 
     Raises
     ------
     ValueError
-        Unknown architecture; :class:`~skvgg.weights.WeightsError` for an unknown weights
+        Unknown architecture; :class:`~skvgg.models.weights.WeightsError` for an unknown weights
         name (listing the valid ones) or a checkpoint whose keys or shapes do not match
-        (:class:`~skvgg.weights.WeightsMismatchError` lists missing, unexpected and
+        (:class:`~skvgg.models.weights.WeightsMismatchError` lists missing, unexpected and
         wrongly shaped entries).
     OSError
-        :class:`~skvgg.weights.WeightsUnavailableError` (also a ``WeightsError``) when a
+        :class:`~skvgg.models.weights.WeightsUnavailableError` (also a ``WeightsError``) when a
         download fails; its message names the URL, the file and the cache directory to
         place it in.
 

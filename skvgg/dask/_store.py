@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from ._filesystem import atomic_write, digest_fields
+from .._filesystem import atomic_write, digest_fields
 
 __all__ = ["PART", "MANIFEST", "run_fingerprint", "part_name", "atomic_write", "write_part", "finish", "check_directory"]
 
@@ -37,20 +37,20 @@ def run_fingerprint(estimator) -> str:
     ``verbose``, ``cache``) are not in it, so a rerun with other values reuses the parts.
     Other estimators (a fitted classifier's ``transform``) are fingerprinted by their pickle.
     """
-    from .cache import fingerprint
+    from ..cache import fingerprint
 
     names = tuple(str(n) for n in estimator.get_feature_names_out())
-    if hasattr(estimator, "_skvgg_signature"):  # the documented hook (skvgg/_dask.py), as the featurizer's cache keys
+    if hasattr(estimator, "_skvgg_signature"):  # the documented hook (skvgg/dask/_collections.py), as the featurizer's cache keys
         on_error = estimator.get_params(deep=False).get("on_error")
         return fingerprint("skvgg-parquet-1", estimator._skvgg_signature(), on_error, names)
-    from ._dask import shipped
+    from ._collections import shipped
 
     _, digest = shipped(estimator)
     return fingerprint("skvgg-parquet-1", type(estimator).__name__, digest, names)
 
 
 def _identity(item) -> str:
-    from .images import describe_item, image_key
+    from ..images import describe_item, image_key
 
     try:
         return image_key(item)
@@ -66,8 +66,8 @@ def write_part(estimator, key, method, part, offset, directory, index, run, name
     """Runs in a worker: the part of partition ``index`` unless it exists; returns ``(name, rows, computed)``."""
     import pandas as pd
 
-    from ._dask import partition_items, run_partition
-    from .images import describe_item
+    from ..images import describe_item
+    from ._collections import partition_items, run_partition
 
     items = partition_items(part)
     name = part_name(index, run, items)

@@ -17,8 +17,8 @@ the CPU path only by the JPEG decoder's arithmetic (nvJPEG's IDCT and chroma ups
 against libjpeg-turbo's) and the resize's (float on the GPU against PIL's fixed point);
 :doc:`/user-guide/featurizer` gives the measured differences.
 
-Views are cut by the same plan as on the CPU path (:mod:`skvgg.plan`), with
-:func:`skvgg.views.tensor_views`: the images of a decoded chunk that share a size are
+Views are cut by the same plan as on the CPU path (:mod:`skvgg._pipeline.plan`), with
+:func:`skvgg._pipeline.views.tensor_views`: the images of a decoded chunk that share a size are
 resized in one call. Decoding goes through one seam, :mod:`skvgg.images._tvio`
 (``decode_jpegs``): switching library (e.g. to nvImageCodec, or TorchCodec once it
 decodes images) is a change in that one file.
@@ -44,9 +44,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from ._parallel import parallel_map
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, decode_jpegs, decoding
-from .pipeline import ViewGroup, default_num_workers, gather_batches
+from ..images import DEFAULT_MAX_PIXELS, ImageInputError, decode_jpegs, decoding
+from .batches import ViewGroup, default_num_workers, gather_batches
+from .parallel import parallel_map
 from .views import tensor_views
 
 __all__ = [
@@ -251,14 +251,14 @@ def _decode_jpegs(encoded: list, device: torch.device) -> list:
 
 
 class JpegSource:
-    """Pixels of JPEG files decoded on ``device`` in batches; a source for :func:`skvgg.pipeline.describe`.
+    """Pixels of JPEG files decoded on ``device`` in batches; a source for :func:`skvgg._pipeline.batches.describe`.
 
     CPU threads read the files and parse their headers, and run the whole CPU path
-    (``fallback``, an :class:`~skvgg.pipeline.ImageSource` of the same items) for what
+    (``fallback``, an :class:`~skvgg._pipeline.batches.ImageSource` of the same items) for what
     nvJPEG should not decode; the calling thread decodes up to ``chunk_size`` files (and
     :data:`CHUNK_PIXELS` pixels) per nvJPEG call, applies each file's EXIF orientation,
     and cuts the decoded images with the plan's layouts on the device, one resize for all
-    the images of a chunk that share a size (:func:`skvgg.views.tensor_views`). An image
+    the images of a chunk that share a size (:func:`skvgg._pipeline.views.tensor_views`). An image
     whose views it cannot cut (a dense view over the pixel budget) goes to the CPU path,
     which refuses it naming why. Every view ends on ``device``.
 

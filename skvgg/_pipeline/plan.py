@@ -18,8 +18,8 @@ groups averaged or stacked: ``combine``); a :class:`TrainingPlan` is one random 
 image. ``plan.layouts(height, width)`` computes the geometry, a tuple of
 :class:`GroupLayout` (the rescaled size, the crops, the mirrors), from an image's size
 alone. Everything that cuts pixels reads those layouts: the PIL path
-(:func:`skvgg.views.pil_views`), the tensor path for 4-D batches and GPU-decoded JPEGs
-(:func:`skvgg.views.tensor_views`), training and the classifier's test-time modes.
+(:func:`skvgg._pipeline.views.pil_views`), the tensor path for 4-D batches and GPU-decoded JPEGs
+(:func:`skvgg._pipeline.views.tensor_views`), training and the classifier's test-time modes.
 Nothing else decides view geometry.
 
 The rescale rule (:func:`rescaled_shape`, torchvision's) and the pixel budget of views
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .images import ImageInputError, current_max_pixels
+from ..images import ImageInputError, current_max_pixels
 
 __all__ = [
     "rescaled_shape",

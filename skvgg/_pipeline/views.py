@@ -1,4 +1,4 @@
-"""Cutting pixels into network views, as a plan's layouts say (:mod:`skvgg.plan`).
+"""Cutting pixels into network views, as a plan's layouts say (:mod:`skvgg._pipeline.plan`).
 
 Two executors of the same geometry:
 
@@ -21,9 +21,9 @@ Memory: crops (the centre view, multi-crop, random training crops) never materia
 much more than themselves on the PIL path. When the whole rescaled image would be large
 (an extreme aspect ratio: a 60000x1 px image at shorter side 256 is 15 million pixels
 wide), only the crop is computed, from the source pixels it needs, with the same pixels
-as the whole resize (:func:`skvgg._resample.bilinear_region`). A view that *is* the whole
+as the whole resize (:func:`skvgg._pipeline.resample.bilinear_region`). A view that *is* the whole
 rescaled image (dense evaluation) is refused with an :class:`~skvgg.images.ImageInputError`
-when it has more pixels than the pixel budget (:func:`skvgg.plan.check_view_pixels`).
+when it has more pixels than the pixel budget (:func:`skvgg._pipeline.plan.check_view_pixels`).
 
 The functions ``center_view``, ``dense_view``, ``grid_views``, ``random_view`` and
 ``rescale`` cut one protocol of one PIL image; they build the protocol's plan and call
@@ -39,8 +39,8 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 from torchvision.transforms.v2 import functional as F2
 
-from ._resample import bilinear_region
 from .plan import CenterCrop, Crop, CropGrid, DenseScale, GroupLayout, RandomCrop, check_view_pixels, rescaled_shape
+from .resample import bilinear_region
 
 __all__ = [
     "pil_views",
@@ -184,7 +184,7 @@ def tensor_views(images: torch.Tensor, layout: GroupLayout) -> torch.Tensor:
 
 def rescaled_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
     """``(width, height)`` after rescaling the shorter side to ``shorter_side`` (PIL's order of
-    :func:`skvgg.plan.rescaled_shape`, torchvision's rule)."""
+    :func:`skvgg._pipeline.plan.rescaled_shape`, torchvision's rule)."""
     rows, cols = rescaled_shape(height, width, shorter_side)
     return cols, rows
 
@@ -194,7 +194,7 @@ def rescale(image: Image.Image, shorter_side: int) -> torch.Tensor:
 
     The paper's rescaling to training scale S or test scale Q, and the first step of
     torchvision's single-view preset (with ``shorter_side=256``). Refused over the pixel
-    budget (:func:`skvgg.plan.check_view_pixels`).
+    budget (:func:`skvgg._pipeline.plan.check_view_pixels`).
     """
     return dense_view(image, shorter_side)[0]
 
@@ -223,7 +223,7 @@ def random_view(
     flip: bool = False,
     color_std: float = 0.0,
 ) -> torch.Tensor:
-    """One training view, as the paper's augmentation (Sec. 3.1): see :class:`skvgg.plan.RandomCrop`."""
+    """One training view, as the paper's augmentation (Sec. 3.1): see :class:`skvgg._pipeline.plan.RandomCrop`."""
     layout = RandomCrop(scale, resize, crop, flip, color_std).layout(image.height, image.width, rng)
     return pil_views(image, layout)[0].contiguous()
 

@@ -2,10 +2,10 @@
 
 :class:`NetworkRunner` normalises each batch on the compute device, runs one or several
 networks (or their compiled graphs), pools each requested layer's activations to vectors
-and concatenates them; batches travel through a :class:`~skvgg.cuda.DeviceRunner`, so on
+and concatenates them; batches travel through a :class:`~skvgg._pipeline.cuda.DeviceRunner`, so on
 CUDA the next batch is uploaded while the current one computes and results are read back
 a few batches later. A device that runs out of memory gets smaller chunks
-(:func:`skvgg.runtime.run_with_backoff`).
+(:func:`skvgg._pipeline.runtime.run_with_backoff`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class NetworkRunner:
         Autocast dtype of the eager networks.
     extractors : list of callable, optional
         One per network, replacing ``network.extract``: ``extractor(x, dense)`` returns
-        the same activations from a faster graph (:mod:`skvgg.quantize`).
+        the same activations from a faster graph (:mod:`skvgg.models._quantize`).
     batch_size : int, default=32
         Views per batch (the sources cut batches of this size); lowered for the
         following chunks after an out-of-memory error.
@@ -95,7 +95,7 @@ class NetworkRunner:
         return self.post(out) if self.post is not None else out
 
     def submit(self, batch) -> list:
-        """Start on a :class:`~skvgg.pipeline.Batch`; returns the finished ``(batch, float32 array)``, oldest first.
+        """Start on a :class:`~skvgg._pipeline.batches.Batch`; returns the finished ``(batch, float32 array)``, oldest first.
 
         Each array is a view of a reused host buffer, valid until the next ``submit``.
         """

@@ -3,7 +3,7 @@
 ``bilinear_region(image, size, top, left, height, width)`` equals, bit for bit,
 ``np.asarray(image.resize(size, Image.BILINEAR))[top:top + height, left:left + width]``
 while only the source pixels that region needs are read, and nothing larger than
-the region (plus the filter's margin) is allocated. :mod:`skvgg.views` uses it when
+the region (plus the filter's margin) is allocated. :mod:`skvgg._pipeline.views` uses it when
 resizing the whole image would be large: a 60000x1 px image rescaled to shorter side
 256 is 15 million pixels wide, while its centre crop needs a few source pixels.
 
@@ -17,7 +17,7 @@ sides 256, 384, 512; 32 px at 40; sample photos and random images of 23 sizes) o
 ``resize(box=...)`` call differs in 290 crops, in 5.6 % of the values, by up to 2 levels;
 cutting the source to the pixels the crop needs first (small box coordinates): 0.85 %;
 then resizing one axis per call in Pillow's whole-image order: still 0.19 % of the values,
-by up to 2 levels, in 258 crops. :func:`skvgg.views.rescaled_crop` promises the whole
+by up to 2 levels, in 258 crops. :func:`skvgg._pipeline.views.rescaled_crop` promises the whole
 resize's pixels, so this module stays; it runs only where the whole rescaled image would
 be large (an extreme aspect ratio): 39 ms per 224 px crop in that run, on a loaded 2-core AMD EPYC.
 

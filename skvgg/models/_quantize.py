@@ -1,7 +1,7 @@
 """Fast CPU graphs of a network's forward pass: int8 (static post-training quantization) and compiled.
 
 Both turn ``network.extract(x, layers, dense=...)`` into a graph built once per process
-and shared, like the networks themselves (:func:`skvgg.runtime.shared_network`), by every
+and shared, like the networks themselves (:func:`skvgg._pipeline.runtime.shared_network`), by every
 estimator that asks for the same network, layers and form:
 
 * :func:`int8_extractor` quantizes the network up to the deepest requested layer with
@@ -55,7 +55,7 @@ import warnings
 
 import torch
 
-from .runtime import autocast, resolve_precision, shared_network
+from .._pipeline.runtime import autocast, resolve_precision, shared_network
 
 __all__ = [
     "INT8_EXTRA",

@@ -27,7 +27,7 @@ private attributes):
     estimator; idempotent. A worker calls it once per estimator key, under a lock.
 ``_skvgg_signature()`` (optional)
     A tuple naming everything that changes ``transform``'s output (the parquet store's part
-    names, :mod:`skvgg._store`); without it, the estimator's pickle is digested.
+    names, :mod:`skvgg.dask._store`); without it, the estimator's pickle is digested.
 ``_skvgg_report_failures(failures, n_images)`` (optional)
     Record the images that could not be read (``failures_``) and warn, as a local call of
     ``transform`` does; used when :func:`distribute` gathers the results.
@@ -157,7 +157,7 @@ def check_input(X) -> None:
     if is_dask_collection(X):
         as_partitioned(X, count=False)
     else:
-        from .images import check_images
+        from ..images import check_images
 
         check_images(X)
 
@@ -420,7 +420,7 @@ PREPARED_KEPT = 2
 
 def stats() -> dict:
     """This process's ``partitions`` and ``images`` described and ``network_builds``."""
-    from .runtime import network_builds
+    from .._pipeline.runtime import network_builds
 
     with _STATS_LOCK:
         return dict(_STATS, network_builds=network_builds())
@@ -453,7 +453,7 @@ def run_partition_reporting(estimator, key: str, method: str, part, offset: int)
 def _run(estimator, key, method, part, offset):
     """The result and the estimator that computed it: a shallow copy per task, so that tasks running at
     once in one worker (``threads_per_worker`` > 1) share the loaded network but not ``failures_``."""
-    from .images import ImageInputError
+    from ..images import ImageInputError
 
     items = partition_items(part)
     if len(items) == 0:
@@ -502,7 +502,7 @@ def gather(estimator, method, X, settings: Distribute):
     """``estimator.<method>(X)`` for a plain ``X``, computed on the cluster and gathered here."""
     from sklearn.utils.validation import check_is_fitted
 
-    from .images import check_images
+    from ..images import check_images
 
     check_is_fitted(estimator)
     items = check_images(X)

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from . import _dask, _store
-from ._typing import StrPath
+from .._typing import StrPath
+from . import _collections, _store
 
 # distributed.Client and dask collections are annotated as Any: the dask extra is optional, and
 # the annotations resolve (typing.get_type_hints) without it.
@@ -115,7 +115,7 @@ def featurize_to_parquet(
     """
     from sklearn.utils.validation import check_is_fitted
 
-    from .featurizer import VGGFeaturizer
+    from ..featurizer import VGGFeaturizer
 
     if isinstance(estimator, VGGFeaturizer):
         try:
@@ -129,21 +129,21 @@ def featurize_to_parquet(
     names = [str(n) for n in estimator.get_feature_names_out()]
     verbose = bool(getattr(estimator, "verbose", False)) if verbose is None else verbose
     started = time.perf_counter()
-    if _dask.is_dask_collection(X) or client is not None:
-        if _dask.is_dask_collection(X):
-            partitions = _dask.as_partitioned(X)
-            dask = _dask.require("dask", "featurize_to_parquet on a dask collection")
-            client = client or _dask.active_client()
+    if _collections.is_dask_collection(X) or client is not None:
+        if _collections.is_dask_collection(X):
+            partitions = _collections.as_partitioned(X)
+            dask = _collections.require("dask", "featurize_to_parquet on a dask collection")
+            client = client or _collections.active_client()
         else:
-            from .images import check_images
+            from ..images import check_images
 
-            partitions = _dask.list_partitions(check_images(X), partition_size)
-        delayed, _ = _dask.tasks(
+            partitions = _collections.list_partitions(check_images(X), partition_size)
+        delayed, _ = _collections.tasks(
             estimator, "transform", partitions, function=_store.write_part,
             extra=lambda index: (str(directory), index, run, names), client=client,
         )  # fmt: skip
         if client is not None:
-            written, _ = _dask.compute_with_progress(
+            written, _ = _collections.compute_with_progress(
                 client, delayed, partitions.lengths, verbose=verbose, desc=type(estimator).__name__
             )
         else:
@@ -167,10 +167,10 @@ def _write_here(estimator, X, directory, partition_size, run, names, verbose):
     """The parts described in this process, one after another (no dask needed)."""
     from tqdm.auto import tqdm
 
-    from .images import check_images
+    from ..images import check_images
 
-    partitions = _dask.list_partitions(check_images(X), partition_size)
-    copy_, digest = _dask.shipped(estimator)
+    partitions = _collections.list_partitions(check_images(X), partition_size)
+    copy_, digest = _collections.shipped(estimator)
     key = f"skvgg-local-{type(estimator).__name__}-{digest}"
     offsets = np.concatenate([[0], np.cumsum(partitions.lengths)]).astype(int)
     written = []
@@ -222,9 +222,9 @@ def distribute(client: Any = None, *, partition_size: int = 64) -> Iterator[None
     """
     if int(partition_size) < 1:
         raise ValueError(f"partition_size must be >= 1, got {partition_size!r}")
-    _dask.require("distributed", "skvgg.dask.distribute")
-    _dask.client_of(client)  # fails now, not at the first transform, without a client
-    with _dask.distributing(_dask.Distribute(client, int(partition_size))):
+    _collections.require("distributed", "skvgg.dask.distribute")
+    _collections.client_of(client)  # fails now, not at the first transform, without a client
+    with _collections.distributing(_collections.Distribute(client, int(partition_size))):
         yield
 
 
@@ -264,7 +264,7 @@ def output_meta(estimator: BaseEstimator, method: str = "transform", *, output: 
         ParallelPostFit(featurizer.set_output(transform="pandas"),
                         transform_meta=output_meta(featurizer, output="pandas")).transform(frame)
     """
-    return _dask.output_meta(estimator, method, output=output)
+    return _collections.output_meta(estimator, method, output=output)
 
 
 def start_client(
@@ -294,7 +294,7 @@ def start_client(
         Close it (and its LocalCluster, ``client.cluster``) with ``client.close()``; a
         context manager closes both.
     """
-    distributed = _dask.require("distributed", "--workers/--scheduler" if workers or scheduler else "start_client")
+    distributed = _collections.require("distributed", "--workers/--scheduler" if workers or scheduler else "start_client")
     if (workers is None) == (scheduler is None):
         raise ValueError("give either workers (a new LocalCluster) or scheduler (an existing cluster's address)")
     if scheduler is not None:
@@ -315,4 +315,4 @@ def worker_stats(client: Any) -> dict[str, dict[str, int]]:
     a classifier restores its own network once per copy a worker holds. Counts are since the
     process started.
     """
-    return client.run(_dask.stats)
+    return client.run(_collections.stats)

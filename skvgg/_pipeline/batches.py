@@ -2,30 +2,30 @@
 
 Three layers, used by every estimator:
 
-* a **plan** (:mod:`skvgg.plan`) says which views each image gives;
+* a **plan** (:mod:`skvgg._pipeline.plan`) says which views each image gives;
 * a **source of pixels** yields :class:`Batch` objects of equal-sized uint8 views for a
   plan (and ``(index, exception)`` for images that failed):
 
   - :class:`ImageSource`: the per-image CPU path. Images are decoded in worker threads
-    (overlapping the network), cut with PIL (:func:`skvgg.views.pil_views`, bit-identical
+    (overlapping the network), cut with PIL (:func:`skvgg._pipeline.views.pil_views`, bit-identical
     to torchvision's preset) and their view groups gathered into batches;
   - :class:`TensorBatchSource`: a 4-D uint8 batch (torch or numpy, NCHW or NHWC). Its
     images share one size, so the plan's geometry is computed once and the views of
-    many images are cut at once with torch operations (:func:`skvgg.views.tensor_views`):
+    many images are cut at once with torch operations (:func:`skvgg._pipeline.views.tensor_views`):
     no per-image Python, no PIL; resizing, when the plan needs it, runs on the batch
     (on the device when there is one). Views that need no resampling are the per-image
     path's, pixel for pixel;
-  - :class:`skvgg.gpudecode.JpegSource`: JPEG files decoded on the GPU in batches.
+  - :class:`skvgg._pipeline.gpudecode.JpegSource`: JPEG files decoded on the GPU in batches.
 
-* a **network runner** (:class:`skvgg._runner.NetworkRunner`) turns batches into pooled
+* a **network runner** (:class:`skvgg._pipeline.runner.NetworkRunner`) turns batches into pooled
   vectors; :func:`describe` averages each image's views within a group and combines the
   groups as the plan says.
 
 The route of ``VGGFeaturizer.transform(X)``: :func:`skvgg.images.check_images` -> a plan
 (``VGGFeaturizer._plan``) and a source (``VGGFeaturizer._source``) -> :func:`describe`
-(source batches -> :class:`~skvgg._runner.NetworkRunner` -> :class:`~skvgg.cuda.DeviceRunner`)
+(source batches -> :class:`~skvgg._pipeline.runner.NetworkRunner` -> :class:`~skvgg._pipeline.cuda.DeviceRunner`)
 -> rows. Training (``VGGClassifier.fit``) takes batches from the same sources with a
-:class:`~skvgg.plan.TrainingPlan` (:func:`skvgg._training.training_batches`).
+:class:`~skvgg._pipeline.plan.TrainingPlan` (:func:`skvgg._training.training_batches`).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._parallel import parallel_map
-from .images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb
+from ..images import DEFAULT_MAX_PIXELS, ImageInputError, decoding, describe_item, load_rgb
+from .parallel import parallel_map
 from .plan import ViewPlan, check_view_pixels
 from .views import WHOLE_RESIZE_PIXELS, pil_views, tensor_views
 
@@ -108,7 +108,7 @@ def gather_batches(groups_stream: Iterable, batch_size: int, pixels_out: Callabl
     shape and form wait in a bucket until ``batch_size`` are there, and part-filled
     buckets are flushed when more than ``4 * batch_size`` views wait (images of many
     sizes). ``pixels_out(shape)`` returns the host tensor a batch of CPU views is written
-    into (a reused pinned buffer, :meth:`skvgg._runner.NetworkRunner.input_buffer`).
+    into (a reused pinned buffer, :meth:`skvgg._pipeline.runner.NetworkRunner.input_buffer`).
     """
     buckets: dict[tuple, list] = {}  # (shape, dense) -> [(index, group number, stacked views)]
     filled: dict[tuple, int] = {}  # (shape, dense) -> views in that bucket
@@ -292,10 +292,10 @@ class TensorBatchSource:
     images becomes the views of one group with a few torch operations (no per-image
     Python): slicing and flipping when the images already have the rescaled size
     (then identical to the per-image path), one batched antialiased resize otherwise
-    (then within 2 levels of PIL, :func:`skvgg.views.resize_tensor`), run on ``device``
+    (then within 2 levels of PIL, :func:`skvgg._pipeline.views.resize_tensor`), run on ``device``
     when it is a GPU. Whatever this cannot do as the per-image path would (a random
     training plan, images or dense views over the pixel budget, whole rescaled images
-    larger than :data:`skvgg.views.WHOLE_RESIZE_PIXELS` for crops) goes to ``fallback``,
+    larger than :data:`skvgg._pipeline.views.WHOLE_RESIZE_PIXELS` for crops) goes to ``fallback``,
     the per-image path, which cuts them or refuses them naming each image.
     """
 
@@ -370,9 +370,9 @@ def describe(plan: ViewPlan, source, runner) -> Iterator:
     ----------
     plan : ViewPlan
         Which views each image gives.
-    source : ImageSource, TensorBatchSource or skvgg.gpudecode.JpegSource
+    source : ImageSource, TensorBatchSource or skvgg._pipeline.gpudecode.JpegSource
         Where the pixels come from: ``source.batches(plan, batch_size, pixels_out)``.
-    runner : skvgg._runner.NetworkRunner
+    runner : skvgg._pipeline.runner.NetworkRunner
         The network(s), their layers, pooling and device.
     """
     pending: dict[int, dict] = {}

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import torch
 
-from ._filesystem import atomic_write
+from .._filesystem import atomic_write
+from .._typing import StrPath, WeightsSpec
 from ._preprocessing import Preprocessing
-from ._typing import StrPath, WeightsSpec
 from .architectures import ArchSpec
 
 __all__ = [
@@ -105,7 +105,7 @@ class ResolvedWeights:
     state_dict: Mapping | None = None
 
 
-_ENUM_NAME = re.compile(r"^(VGG\d+(?:_BN)?_Weights)\.(\w+)$", re.IGNORECASE)
+WEIGHTS_ENUM_NAME = re.compile(r"^(VGG\d+(?:_BN)?_Weights)\.(\w+)$", re.IGNORECASE)
 _MEMBER_NAME = re.compile(r"^\w+$")
 
 
@@ -167,7 +167,7 @@ def resolve_weights(spec: ArchSpec, weights: WeightsSpec, preprocessing: Preproc
                 "weights: vgg11, vgg13, vgg16, vgg19 and their _bn variants."
             )
         resolved = _resolve_enum(spec, enum_cls.DEFAULT)
-    elif isinstance(weights, str) and _ENUM_NAME.match(weights) and not os.path.exists(weights):
+    elif isinstance(weights, str) and WEIGHTS_ENUM_NAME.match(weights) and not os.path.exists(weights):
         resolved = _resolve_enum(spec, _enum_from_name(spec, weights))
     elif isinstance(weights, str) and _MEMBER_NAME.match(weights) and not os.path.exists(weights):
         resolved = _resolve_enum(spec, _member_from_name(spec, weights))
@@ -226,7 +226,7 @@ def _member_from_name(spec: ArchSpec, name: str):
 def _enum_from_name(spec: ArchSpec, name: str):
     import torchvision.models as tvm
 
-    enum_name, member = _ENUM_NAME.match(name).groups()
+    enum_name, member = WEIGHTS_ENUM_NAME.match(name).groups()
     enum_name = enum_name[: -len("_Weights")].upper() + "_Weights"  # names are case-insensitive
     enum_cls = getattr(tvm, enum_name, None)
     if enum_cls is None:

@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import torch
 
-from ._warnings import warn
+from .._warnings import warn
 
 __all__ = [
     "resolve_device",
@@ -72,7 +72,7 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
     float32 on every other device.
 
     ``"int8"`` (CPU only) computes in int8 through a quantized graph
-    (:mod:`skvgg.quantize`); the dtype returned for it is float32, the dtype of the
+    (:mod:`skvgg.models._quantize`); the dtype returned for it is float32, the dtype of the
     layers it leaves unquantized.
 
     Warns

@@ -1,7 +1,7 @@
 """An ordered thread pool for the image pipeline: decode the next images while the network runs.
 
-:func:`parallel_map` is used by the sources of pixels (:class:`skvgg.pipeline.ImageSource`,
-:class:`skvgg.gpudecode.JpegSource`); it knows nothing about images (the decoding scope
+:func:`parallel_map` is used by the sources of pixels (:class:`skvgg._pipeline.batches.ImageSource`,
+:class:`skvgg._pipeline.gpudecode.JpegSource`); it knows nothing about images (the decoding scope
 and pixel budget are :mod:`skvgg.images`').
 """
 

@@ -410,7 +410,7 @@ def check_layer_names(spec: ArchSpec, layer: str | Sequence[str]) -> list[str]:
     Parameters
     ----------
     spec : ArchSpec
-        The configuration (see :func:`skvgg.architectures.resolve_arch`).
+        The configuration (see :func:`skvgg.models.architectures.resolve_arch`).
     layer : str or sequence of str
         One layer name (``"fc7"``, ``"pool5"``...) or several, without repeats.
 

@@ -1,0 +1,1 @@
+"""How images become network inputs and descriptors: view plans, batches, devices."""

@@ -1,0 +1,1 @@
+"""The networks: the paper's configurations, the VGG module, its weights and builder."""
