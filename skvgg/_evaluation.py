@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import torch
 
-from ._pipeline.batches import ImageSource, describe
+from ._pipeline.batches import describe, pixel_source
 from ._pipeline.plan import ViewPlan
 from ._pipeline.runner import NetworkRunner
 from ._pipeline.runtime import resolve_precision
@@ -43,17 +43,18 @@ def evaluation_plan(pre: Preprocessing, scales, flip: bool, multi_crop, single_v
 
 def class_posteriors(
     network: VGG, items, indices, plan: ViewPlan, *, pre: Preprocessing, layers=("logits",), softmax=True,
-    precision="auto", batch_size=32, num_workers=None, max_pixels=None,
+    precision="auto", batch_size=32, num_workers=None, max_pixels=None, X=None,
 ) -> np.ndarray:  # fmt: skip
     """One row per index of ``indices`` (sorted): the mean over each image's views (``plan``) of the
-    softmax (or of the raw ``layers`` output when ``softmax`` is False)."""
+    softmax (or of the raw ``layers`` output when ``softmax`` is False). ``X``: the input as given,
+    so that a 4-D uint8 batch is cut in slices (:func:`skvgg._pipeline.batches.pixel_source`)."""
     network.eval()
     device = next(network.parameters()).device
     runner = NetworkRunner(
         network, pre, list(layers), pooling="avg", post=(lambda logits: torch.softmax(logits, dim=1)) if softmax else None,
         dtype=resolve_precision(precision, device), batch_size=batch_size,
     )  # fmt: skip
-    source = ImageSource(items, indices, num_workers=num_workers, max_pixels=max_pixels)
+    source = pixel_source(items, indices, X, device=device, num_workers=num_workers, max_pixels=max_pixels)
     out = None
     for rows_of, rows in describe(plan, source, runner):
         if out is None:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from sklearn.model_selection import StratifiedShuffleSplit
 from tqdm.auto import tqdm
 
-from ._pipeline.batches import Batch, ImageSource, describe
+from ._pipeline.batches import Batch, ImageSource, describe, pixel_source
 from ._pipeline.cuda import DeviceRunner
 from ._pipeline.plan import RandomCrop, TrainingPlan, ViewPlan
 from ._pipeline.runner import NetworkRunner
@@ -141,6 +141,7 @@ class TrainingRun:
     batch_size: int = 32
     num_workers: int | None = None
     max_pixels: int | None = None
+    given: object = None  # the X that fit was given: a 4-D uint8 batch is cut in slices (pixel_source)
     scale_jitter: int | tuple | None = None
     random_flip: bool = False
     color_shift: float = 0.0
@@ -211,7 +212,9 @@ def frozen_activations(run: TrainingRun) -> torch.Tensor:
     runner = NetworkRunner(
         network, pre, [run.boundary], pooling="flatten", dtype=run.dtype, extractors=extractors, batch_size=run.batch_size
     )
-    source = ImageSource(run.items, range(len(run.items)), num_workers=run.num_workers, max_pixels=run.max_pixels)
+    source = pixel_source(
+        run.items, range(len(run.items)), run.given, device=device, num_workers=run.num_workers, max_pixels=run.max_pixels
+    )
     for indices, rows in describe(ViewPlan.single(pre.resize_size, pre.crop_size), source, runner):
         out[torch.from_numpy(indices)] = torch.from_numpy(rows).view(len(indices), *out.shape[1:])
     return out

@@ -465,8 +465,8 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
             network=network, optimizer=optimizer, boundary=self._boundary_, items=items,
             labels=torch.as_tensor(encoded, dtype=torch.long), weight=weight, train_idx=train_idx, valid_idx=valid_idx,
             preprocessing=self.preprocessing_, lr=self._lr_now, seed=seed, dtype=dtype,
-            compile=self.compile, eval_logits=lambda indices: self._posteriors(items, indices, single_view=True, post=None),
-            batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
+            compile=self.compile, eval_logits=lambda indices: self._posteriors(items, indices, single_view=True, post=None, X=X),
+            batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels, given=X,
             scale_jitter=self._jitter_, random_flip=self.random_flip, color_shift=self.color_shift,
             early_stopping=self.early_stopping, verbose=self.verbose,
         )  # fmt: skip
@@ -486,14 +486,14 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
 
     # --- prediction ----------------------------------------------------------------------
 
-    def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None):
+    def _posteriors(self, items, indices, single_view=False, layers=("logits",), post="softmax", multi_crop=None, X=None):
         multi_crop = self.multi_crop if multi_crop is None else multi_crop
         plan = evaluation_plan(self.preprocessing_, self._test_scales(), self.eval_flip, multi_crop, single_view)
         network = self._get_network()
         return class_posteriors(
             network, items, indices, plan,
             pre=self.preprocessing_, layers=layers, softmax=post == "softmax", precision=self._runtime()[1],
-            batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels,
+            batch_size=self.batch_size, num_workers=self.num_workers, max_pixels=self.max_pixels, X=X,
         )  # fmt: skip
 
     def predict_proba(self, X: ImageCollection) -> np.ndarray:
@@ -513,7 +513,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
             return lazy
         check_is_fitted(self)
         items = check_images(X)
-        return self._posteriors(items, np.arange(len(items))).astype(np.float64)
+        return self._posteriors(items, np.arange(len(items)), X=X).astype(np.float64)
 
     def decision_function(self, X: ImageCollection) -> np.ndarray:
         """Log of :meth:`predict_proba`; for two classes, the log-odds of ``classes_[1]``.
@@ -589,7 +589,7 @@ class VGGClassifier(ClassifierMixin, TransformerMixin, PicklesTrainedWeights, Ne
         check_is_fitted(self)
         items = check_images(X)
         # Descriptors come from the single or dense views; multi-crop is for posteriors.
-        return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False)
+        return self._posteriors(items, np.arange(len(items)), layers=("fc7",), post=None, multi_crop=False, X=X)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """``fc7_0000`` ... ``fc7_4095``, the columns of :meth:`transform`.

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
 from ._pipeline import gpudecode
-from ._pipeline.batches import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
+from ._pipeline.batches import ImageSource, describe, pixel_source, plan_groups
 from ._pipeline.plan import ViewPlan
 from ._pipeline.runner import NetworkRunner
 from ._typing import ImageCollection
@@ -544,16 +544,14 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
     def _source(self, items, indices, X=None):
         """Where the pixels come from: JPEG files decoded on the GPU, a 4-D uint8 batch cut in slices, or image by image."""
         device = next(self._get_networks()[0].parameters()).device
-        per_image = ImageSource(items, indices, num_workers=self.num_workers, on_error=self.on_error, max_pixels=self.max_pixels)
+        options = dict(num_workers=self.num_workers, on_error=self.on_error, max_pixels=self.max_pixels)
         if self.decode == "gpu":
             if device.type != "cuda" and not gpudecode.EMULATE_ON_CPU:  # e.g. unpickled on a machine without CUDA
                 raise ValueError(f"decode='gpu' needs a CUDA device; the network is on {device}: set decode='cpu'")
             self.decode_counts_ = {"gpu": 0, "cpu": 0}
+            per_image = ImageSource(items, indices, **options)
             return gpudecode.JpegSource(items, indices, device, fallback=per_image, counts=self.decode_counts_)
-        batch = as_uint8_batch(X) if X is not None else None
-        if batch is not None and len(batch) == len(items):
-            return TensorBatchSource(batch, indices, fallback=per_image, device=device)
-        return per_image
+        return pixel_source(items, indices, X, device=device, **options)
 
     def _describe(self, items, indices, extractors=None, X=None):
         """Yield ``(index, descriptor or exception)`` for the given images (``X``: the input, for 4-D batches)."""

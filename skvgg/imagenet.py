@@ -65,7 +65,7 @@ def check_test_protocol(eval_scales, multi_crop) -> tuple[int, ...] | None:
 
 def protocol_posteriors(
     network, pre: Preprocessing, items, indices, *, scales, flip: bool, multi_crop, precision, batch_size, num_workers,
-    max_pixels,
+    max_pixels, X=None,
 ) -> np.ndarray:  # fmt: skip
     """Soft-max posteriors of ``network`` averaged over one test protocol's views.
 
@@ -76,7 +76,7 @@ def protocol_posteriors(
     plan = evaluation_plan(pre, scales, flip, multi_crop)
     return class_posteriors(
         network, items, indices, plan, pre=pre, precision=precision, batch_size=batch_size, num_workers=num_workers,
-        max_pixels=max_pixels,
+        max_pixels=max_pixels, X=X,
     )  # fmt: skip
 
 
@@ -301,7 +301,7 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
                 total += protocol_posteriors(
                     network, pre, items, indices, scales=scales, flip=self.eval_flip, multi_crop=self.multi_crop,
                     precision=self._runtime()[1], batch_size=self.batch_size, num_workers=self.num_workers,
-                    max_pixels=self.max_pixels,
+                    max_pixels=self.max_pixels, X=X,
                 )  # fmt: skip
         return total / len(self.archs_)
 

@@ -347,3 +347,49 @@ def test_uint8_batches_on_cuda_are_cut_on_the_device_and_match_the_cpu(tiny):
     on_device = views.tensor_views(images.cuda(), layout)
     assert on_device.device.type == "cuda"
     assert (on_device.cpu().int() - views.tensor_views(images, layout).int()).abs().max() <= 1
+
+
+# --- 4-D batches through the classifier, and read-only batches --------------------------------
+
+
+def test_classifier_predicts_a_uint8_batch_as_its_images_one_by_one(vgg11_file, monkeypatch):
+    # fit's frozen activations, the hold-out's logits and every prediction method take the batch path.
+    import skvgg._pipeline.batches as batches
+    from skvgg import VGGClassifier
+
+    taken = []
+    real = batches.TensorBatchSource.batches
+
+    def counting(self, *args, **kwargs):
+        taken.append(len(self.indices))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(batches.TensorBatchSource, "batches", counting)
+    rng = np.random.default_rng(4)
+    X = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(8) % 2
+    clf = VGGClassifier(
+        "vgg11", weights=str(vgg11_file), preprocessing=Preprocessing(resize_size=32, crop_size=32), device="cpu",
+        precision="float32", max_epochs=1, batch_size=4, validation_fraction=None, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    assert taken, "fit did not cut the batch in slices"
+    taken.clear()
+    proba, descriptors = clf.predict_proba(X), clf.transform(X)
+    assert taken == [8, 8]
+    np.testing.assert_allclose(proba, clf.predict_proba(list(X)), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(descriptors, clf.transform(list(X)), rtol=1e-5, atol=1e-6)
+
+
+def test_a_read_only_batch_is_read_slice_by_slice_without_warnings(tiny, tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    np.save(tmp_path / "batch.npy", X)
+    mapped = np.load(tmp_path / "batch.npy", mmap_mode="r")
+    assert not mapped.flags.writeable
+    featurizer = tiny()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns when it wraps read-only memory
+        got = featurizer.transform(mapped)
+    np.testing.assert_array_equal(got, featurizer.transform(X))

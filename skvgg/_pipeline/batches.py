@@ -31,7 +31,6 @@ The route of ``VGGFeaturizer.transform(X)``: :func:`skvgg.images.check_images` -
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -254,7 +253,7 @@ class ImageSource:
         )  # fmt: skip
 
 
-def as_uint8_batch(X) -> torch.Tensor | None:
+def as_uint8_batch(X) -> torch.Tensor | ReadOnlyBatch | None:
     """``X`` as a uint8 ``(N, 3, H, W)`` torch tensor (a view, no copy) when it is a 4-D uint8 batch of RGB images; else None.
 
     The layout rule is :func:`skvgg.images.check_images`'s: a numpy array is channels-last
@@ -265,17 +264,13 @@ def as_uint8_batch(X) -> torch.Tensor | None:
     if isinstance(X, np.ndarray):
         if X.ndim != 4 or X.dtype != np.uint8 or X.shape[0] == 0:
             return None
-        if X.shape[3] in (1, 3, 4):
-            if X.shape[3] != 3:
-                return None
-            with warnings.catch_warnings():  # read-only arrays: nothing writes to the view
-                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-                return torch.from_numpy(X).permute(0, 3, 1, 2)
-        if X.shape[1] != 3:
+        channels_last = X.shape[3] in (1, 3, 4)
+        if (X.shape[3] if channels_last else X.shape[1]) != 3:
             return None
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(X)
+        if not X.flags.writeable:  # e.g. np.load(mmap_mode="r"): read slice by slice (torch warns on read-only memory)
+            return ReadOnlyBatch(X, channels_last)
+        batch = torch.from_numpy(X)
+        return batch.permute(0, 3, 1, 2) if channels_last else batch
     if isinstance(X, torch.Tensor):
         if X.ndim != 4 or X.dtype != torch.uint8 or X.shape[0] == 0 or X.is_complex():
             return None
@@ -283,6 +278,46 @@ def as_uint8_batch(X) -> torch.Tensor | None:
             return X if X.shape[1] == 3 else None
         return X.permute(0, 3, 1, 2) if X.shape[3] == 3 else None
     return None
+
+
+def pixel_source(items, indices, X=None, *, device=None, num_workers=None, on_error="raise", max_pixels=DEFAULT_MAX_PIXELS):
+    """Where the pixels of ``items`` come from: ``X`` cut in slices when it is a 4-D uint8 batch of
+    those items (:class:`TensorBatchSource`), image by image otherwise (:class:`ImageSource`).
+
+    ``X`` is the estimator's input as the user gave it (``items`` is what
+    :func:`skvgg.images.check_images` made of it); ``device`` is where batches that need
+    resizing are resized.
+    """
+    per_image = ImageSource(items, indices, num_workers=num_workers, on_error=on_error, max_pixels=max_pixels)
+    batch = as_uint8_batch(X) if X is not None else None
+    if batch is not None and len(batch) == len(items):
+        return TensorBatchSource(batch, indices, fallback=per_image, device=device)
+    return per_image
+
+
+class ReadOnlyBatch:
+    """A read-only numpy batch (a memory map opened ``"r"``, a frozen array) seen as uint8 ``(N, 3, H, W)``.
+
+    torch cannot wrap read-only memory without a warning (writes through the tensor would be
+    undefined), and copying the whole batch would read a memory map into RAM: each slice is
+    copied when it is taken, as the pipeline takes them.
+    """
+
+    def __init__(self, array: np.ndarray, channels_last: bool):
+        self.array = array
+        self.channels_last = channels_last
+        n, *rest = array.shape
+        self.shape = torch.Size([n, *(rest[2:] + rest[:2] if channels_last else rest)])
+        self.device = torch.device("cpu")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, torch.Tensor):
+            key = key.numpy()
+        batch = torch.from_numpy(np.array(self.array[key]))  # a writable copy of the slice
+        return batch.permute(0, 3, 1, 2) if self.channels_last else batch
 
 
 class TensorBatchSource:
