@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 
@@ -17,6 +18,7 @@ from .models.weights import Preprocessing
 from .models.zoo import build_vgg
 
 __all__ = [
+    "SharedNetworksMixin",
     "SHARED_CONSTRAINTS",
     "aligned_arch_weights",
     "NetworkEstimator",
@@ -115,6 +117,47 @@ def load_shared_network(arch, weights, *, seed: int | None, identity: str, prepr
         return place(network, device).eval()
 
     return shared_network((arch, identity, str(device)), build)
+
+
+class SharedNetworksMixin:
+    """For estimators that run the shared, read-only networks of ``arch``/``weights`` (the
+    featurizer, the ImageNet evaluator): seeds of random weights, identities, lazy loading.
+
+    Needs ``arch``, ``weights``, ``preprocessing``, ``random_state`` and the fitted ``archs_``,
+    and :meth:`NetworkEstimator._runtime`.
+    """
+
+    def _identify_networks(self, resolved: list, keep_seeds: bool = False) -> None:
+        """Set ``_seeds_`` (random weights: one seed each, drawn from ``random_state`` or kept from
+        the previous fit with ``keep_seeds``), ``_identities_`` and ``weights_identity_``."""
+        previous = getattr(self, "_seeds_", None) if keep_seeds else None
+        random_state = check_random_state(self.random_state)
+        seeds, identities = [], []
+        for index, info in enumerate(resolved):
+            if info.source == "random":
+                kept = previous[index] if previous and index < len(previous) else None
+                seeds.append(kept if kept is not None else int(random_state.randint(np.iinfo(np.int32).max)))
+                identities.append(f"random:seed={seeds[-1]}")
+            else:
+                seeds.append(None)
+                identities.append(info.identity)
+        self._seeds_, self._identities_ = seeds, identities
+        self.weights_identity_ = " + ".join(identities)
+        self._networks = None
+
+    def _get_networks(self) -> list:
+        """The shared, read-only networks on the resolved device (loaded lazily, e.g. after unpickling)."""
+        device, _ = self._runtime()
+        networks = getattr(self, "_networks", None)
+        if networks is not None and next(networks[0].parameters()).device == device:
+            return networks
+        _, weights = aligned_arch_weights(self.arch, self.weights)
+        self._networks = [
+            load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
+            for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
+        ]
+        log(getattr(self, "verbose", 0), "%s: networks %s ready on %s", type(self).__name__, self._identities_, device)
+        return self._networks
 
 
 #: Where the documentation is published; each estimator's HTML repr links to its API page there.

@@ -8,11 +8,10 @@ import os
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
-from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, image_transformer_tags, load_shared_network
+from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, SharedNetworksMixin, aligned_arch_weights, image_transformer_tags
 from ._pipeline import gpudecode
 from ._pipeline.batches import ImageSource, describe, pixel_source, plan_groups
 from ._pipeline.plan import ViewPlan
@@ -52,7 +51,7 @@ def _same(a, b) -> bool:
         return False
 
 
-class VGGFeaturizer(TransformerMixin, NetworkEstimator):
+class VGGFeaturizer(TransformerMixin, SharedNetworksMixin, NetworkEstimator):
     """Turn images into VGG descriptors (fc7, fc6, logits or pooled conv maps).
 
         A transformer for the start of a scikit-learn Pipeline: ``X`` is a list of image
@@ -347,21 +346,7 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self.archs_ = [spec.name for spec in specs]
         self.preprocessings_ = [r.preprocessing for r in resolved]
         self.preprocessing_ = self.preprocessings_[0]
-        previous_seeds = getattr(self, "_seeds_", None) if keep_seeds else None
-        self._seeds_ = []
-        identities = []
-        random_state = check_random_state(self.random_state)
-        for index, weights_info in enumerate(resolved):
-            if weights_info.source == "random":
-                kept = previous_seeds[index] if previous_seeds and index < len(previous_seeds) else None
-                self._seeds_.append(kept if kept is not None else int(random_state.randint(np.iinfo(np.int32).max)))
-                identities.append(f"random:seed={self._seeds_[-1]}")
-            else:
-                self._seeds_.append(None)
-                identities.append(weights_info.identity)
-        self.weights_identity_ = " + ".join(identities)
-        self._identities_ = identities
-        self._networks = None
+        self._identify_networks(resolved, keep_seeds)
         self._extractors = None
         networks = self._get_networks()
         self._widths_ = [[network.activation_shape(name)[0] for name in layers] for network in networks]
@@ -409,20 +394,6 @@ class VGGFeaturizer(TransformerMixin, NetworkEstimator):
         self._ensure_fitted()
         self._get_networks()
         return self
-
-    def _get_networks(self) -> list:
-        """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
-        device, _ = self._runtime()
-        networks = getattr(self, "_networks", None)
-        if networks is not None and next(networks[0].parameters()).device == device:
-            return networks
-        _, weights = aligned_arch_weights(self.arch, self.weights)
-        self._networks = [
-            load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
-            for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
-        ]
-        log(self.verbose, "VGGFeaturizer: networks %s ready on %s", self._identities_, device)
-        return self._networks
 
     def _get_network(self):
         """The first (usually only) network."""

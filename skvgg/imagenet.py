@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, aligned_arch_weights, load_shared_network
+from ._estimator import SHARED_CONSTRAINTS, NetworkEstimator, SharedNetworksMixin, aligned_arch_weights
 from ._evaluation import class_posteriors, evaluation_plan
 from ._typing import ImageCollection
 from .datasets import IMAGENET_N_CLASSES, imagenet_categories
@@ -80,7 +79,7 @@ def protocol_posteriors(
     )  # fmt: skip
 
 
-class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
+class VGGImageNetClassifier(ClassifierMixin, SharedNetworksMixin, NetworkEstimator):
     """Classify images into the 1000 ImageNet classes with the weights' own fc8, as the paper evaluates.
 
     No fine-tuning: the network's trained 1000-way head is the classifier. ``fit``
@@ -243,40 +242,16 @@ class VGGImageNetClassifier(ClassifierMixin, NetworkEstimator):
                 raise ValueError(f"X has {len(items)} images but y has {len(np.asarray(y))} labels")
         elif y is not None:
             check_imagenet_labels(y)
-        random_state = check_random_state(self.random_state)
-        self._seeds_, identities = [], []
-        for info in resolved:
-            if info.source == "random":
-                self._seeds_.append(int(random_state.randint(np.iinfo(np.int32).max)))
-                identities.append(f"random:seed={self._seeds_[-1]}")
-            else:
-                self._seeds_.append(None)
-                identities.append(info.identity)
-        self._identities_ = identities
-        self.weights_identity_ = " + ".join(identities)
+        self._identify_networks(resolved)
         self.archs_ = [spec.name for spec in specs]
         self.preprocessings_ = [info.preprocessing for info in resolved]
         self.classes_ = np.arange(IMAGENET_N_CLASSES, dtype=np.int64)
         self.class_names_ = imagenet_categories()
-        self._networks = None
         for arch, network in zip(self.archs_, self._get_networks()):
             outputs = network.classifier[6].out_features
             if outputs != IMAGENET_N_CLASSES:
                 raise ValueError(f"{arch} has {outputs} outputs; an ImageNet classifier has {IMAGENET_N_CLASSES}")
         return self
-
-    def _get_networks(self) -> list:
-        """The shared, read-only networks (loaded lazily, e.g. after unpickling)."""
-        device, _ = self._runtime()
-        if getattr(self, "_networks", None) is not None and next(self._networks[0].parameters()).device != device:
-            self._networks = None  # device changed with set_params since
-        if getattr(self, "_networks", None) is None:
-            _, weights = aligned_arch_weights(self.arch, self.weights)
-            self._networks = [
-                load_shared_network(arch, w, seed=seed, identity=identity, preprocessing=self.preprocessing, device=device)
-                for arch, w, seed, identity in zip(self.archs_, weights, self._seeds_, self._identities_)
-            ]
-        return self._networks
 
     def predict_proba(self, X: ImageCollection) -> np.ndarray:
         """ImageNet class posteriors, averaged over the test views and the fused networks.
