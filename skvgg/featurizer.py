@@ -54,163 +54,167 @@ def _same(a, b) -> bool:
 class VGGFeaturizer(TransformerMixin, SharedNetworksMixin, NetworkEstimator):
     """Turn images into VGG descriptors (fc7, fc6, logits or pooled conv maps).
 
-        A transformer for the start of a scikit-learn Pipeline: ``X`` is a list of image
-        files or in-memory images, the output a float32 array ``(n_images, n_features)``.
-        ``scales`` and ``flip`` give the paper's dense multi-scale, flip-averaged
-        descriptors (Simonyan & Zisserman 2015, Appendix B).
+    A transformer for the start of a scikit-learn Pipeline: ``X`` is a list of image
+    files or in-memory images, the output a float32 array ``(n_images, n_features)``.
+    ``scales`` and ``flip`` give the paper's dense multi-scale, flip-averaged
+    descriptors (Simonyan & Zisserman 2015, Appendix B).
 
-        Parameters
-        ----------
-        arch : str or list of str, default="vgg16"
-            Network, see :func:`skvgg.list_archs` (paper letters accepted). A list stacks
-            the descriptors of several networks computed from one decoding of each image:
-            ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
-        weights : None, str, weights enum, path, dict or list of these, default="imagenet"
-            As in :func:`skvgg.build_vgg`: ``"imagenet"`` (``"DEFAULT"``), any torchvision
-            weights name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.IMAGENET1K_FEATURES"``) or
-            enum, a checkpoint path (``.pth``, ``.safetensors``), a state_dict, or None (random, seeded by
-            ``random_state``); with several networks, one value for all (None or
-            ``"imagenet"``) or a list with one entry per network.
-        layer : str or list of str, default="fc7"
-            ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
-            name (``"conv5_3"``, after ReLU) or a pool (``"pool1"`` ... ``"pool5"``). A list
-            concatenates several layers from one forward pass, in the order given.
-        pooling : {"avg", "max"}, default="avg"
-            How a spatial map becomes a vector: conv and pool maps always, fc maps in
-            dense evaluation (the paper averages).
-        scales : None, int or sequence of int, default=None
-            None: the common single view (shorter side to 256, centre crop 224, as
-            torchvision's preset). An int Q (>= 224) or several: the paper's dense
-            evaluation: the whole image rescaled isotropically to smaller side Q, the
-            network run fully convolutionally, its maps pooled globally.
-        flip : bool, default=False
-            Also describe the horizontally mirrored image and average the two.
-        scale_pooling : {"mean", "stack"}, default="mean"
-            Across several scales: average the descriptors, or concatenate them (the
-            paper stacks for Caltech and averages for VOC).
-        preprocessing : Preprocessing or None, default=None
-            Overrides the weights' input normalisation and view sizes.
-        batch_size : int, default=32
-            Network inputs per forward pass (mirror images count). Lowered automatically,
-            with a warning, when the device runs out of memory.
-        device : str or torch.device, default="auto"
-            ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-        precision : {"auto", "float32", "bfloat16", "float16", "int8"}, default="auto"
-            Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
-            (compute capability 8.0 and later), float16 on older ones (T4, V100), bfloat16
-            on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere.
-            ``"float16"`` on a CPU without float16 instructions warns (several times
-            slower). ``"int8"`` (CPU only, needs ``pip install 'skvgg[int8]'``): static
-            post-training int8 quantization, calibrated on a built-in set of photos and
-            compiled; dense ``scales`` must then be >= 256. See
-            :doc:`/user-guide/performance`. The output is float32 in every case.
-        compile : {"auto"} or bool, default="auto"
-            Run a ``torch.compile`` graph (inductor, with freezing) instead of the eager
-            network: True always, False never, ``"auto"`` when a ``transform`` has at least
-            1000 images to compute (compiling costs 10-30 s on a CPU, which a handful of
-            images never repays). The graph is built once per process and shared by
-            clones; its cost shows in the progress bar (``verbose``). ``precision="int8"``
-            is always compiled.
-        num_workers : int or None, default=None
-            Threads decoding and resizing images ahead of the network (0: in the calling
-            thread). Default: ``min(8, os.cpu_count())``.
-        decode : {"cpu", "gpu"}, default="cpu"
-            Where JPEG files are decoded and resized. "cpu": PIL in ``num_workers`` threads
-            (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
-            cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
-            (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
-            slightly from "cpu" (decoder and resize arithmetic; see :doc:`/user-guide/featurizer`).
-        verbose : bool or int, default=False
-    from .cache import DiskCache, fingerprint, open_cache
-    from .images import DEFAULT_MAX_PIXELS, ImageFailureWarning, ImageInputError, check_images, describe_item, image_key
-            Per-image descriptor cache: None is off, True keeps descriptors in this
-            process's memory (shared by clones, so a grid search over later steps computes
-            each image once), a directory keeps them on disk for other processes and runs,
-            bounded at 10 GiB (least recently used entries go first);
-            ``DiskCache(directory, max_bytes=...)`` sets another bound.
-        on_error : {"raise", "nan"}, default="raise"
-            "raise": an unreadable image stops with an error naming its index and path.
-            "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
-            every failed image; nothing is dropped or reordered.
-        max_pixels : int or None, default=89_478_485
-            Pixel budget (width x height) of one image: larger images are refused with
-            an error naming them (or a NaN row with ``on_error="nan"``). Files are checked
-            from their header, before anything is decoded; in-memory images and arrays
-            before they are converted and resized. Also the most pixels of a dense view
-            (``scales``: the whole image rescaled). The default is Pillow's warning
-            threshold (``PIL.Image.MAX_IMAGE_PIXELS``, ~89.5 Mpx); None: no limit. Inside
-            skvgg's decoding it also replaces Pillow's own decompression-bomb limit.
-        random_state : int, RandomState or None, default=None
-            Seeds the random initialisation when ``weights=None``.
+    Parameters
+    ----------
+    arch : str or list of str, default="vgg16"
+        Network, see :func:`skvgg.list_archs` (paper letters accepted). A list stacks
+        the descriptors of several networks computed from one decoding of each image:
+        ``["vgg16", "vgg19"]`` is the paper's Net-D & Net-E fusion.
+    weights : None, str, weights enum, path, dict or list of these, default="imagenet"
+        As in :func:`skvgg.build_vgg`: ``"imagenet"`` (``"DEFAULT"``), any torchvision
+        weights name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.IMAGENET1K_FEATURES"``) or
+        enum, a checkpoint path (``.pth``, ``.safetensors``), a state_dict, or None (random, seeded by
+        ``random_state``); with several networks, one value for all (None or
+        ``"imagenet"``) or a list with one entry per network.
+    layer : str or list of str, default="fc7"
+        ``"fc6"``, ``"fc7"`` (after ReLU), ``"logits"``, a convolution by the paper's
+        name (``"conv5_3"``, after ReLU) or a pool (``"pool1"`` ... ``"pool5"``). A list
+        concatenates several layers from one forward pass, in the order given.
+    pooling : {"avg", "max"}, default="avg"
+        How a spatial map becomes a vector: conv and pool maps always, fc maps in
+        dense evaluation (the paper averages).
+    scales : None, int or sequence of int, default=None
+        None: the common single view (shorter side to 256, centre crop 224, as
+        torchvision's preset). An int Q (>= 224) or several: the paper's dense
+        evaluation: the whole image rescaled isotropically to smaller side Q, the
+        network run fully convolutionally, its maps pooled globally.
+    flip : bool, default=False
+        Also describe the horizontally mirrored image and average the two.
+    scale_pooling : {"mean", "stack"}, default="mean"
+        Across several scales: average the descriptors, or concatenate them (the
+        paper stacks for Caltech and averages for VOC).
+    preprocessing : Preprocessing or None, default=None
+        Overrides the weights' input normalisation and view sizes.
+    batch_size : int, default=32
+        Network inputs per forward pass (mirror images count). Lowered automatically,
+        with a warning, when the device runs out of memory.
+    device : str or torch.device, default="auto"
+        ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    precision : {"auto", "float32", "bfloat16", "float16", "int8"}, default="auto"
+        Autocast dtype; ``"auto"`` is bfloat16 on CUDA cards that compute it natively
+        (compute capability 8.0 and later), float16 on older ones (T4, V100), bfloat16
+        on CPUs with bfloat16 instructions (AVX512-BF16 or AMX), float32 elsewhere.
+        ``"float16"`` on a CPU without float16 instructions warns (several times
+        slower). ``"int8"`` (CPU only, needs ``pip install 'skvgg[int8]'``): static
+        post-training int8 quantization, calibrated on a built-in set of photos and
+        compiled; dense ``scales`` must then be >= 256. See
+        :doc:`/user-guide/performance`. The output is float32 in every case.
+    compile : {"auto"} or bool, default="auto"
+        Run a ``torch.compile`` graph (inductor, with freezing) instead of the eager
+        network: True always, False never, ``"auto"`` when a ``transform`` has at least
+        1000 images to compute (compiling costs 10-30 s on a CPU, which a handful of
+        images never repays). The graph is built once per process and shared by
+        clones; its cost shows in the progress bar (``verbose``). ``precision="int8"``
+        is always compiled.
+    num_workers : int or None, default=None
+        Threads decoding and resizing images ahead of the network (0: in the calling
+        thread). Default: ``min(8, os.cpu_count())``.
+    decode : {"cpu", "gpu"}, default="cpu"
+        Where JPEG files are decoded and resized. "cpu": PIL in ``num_workers`` threads
+        (the reference). "gpu" (CUDA devices only): nvJPEG in batches, then resizing and
+        cropping on the GPU; other inputs and JPEG variants nvJPEG cannot reproduce
+        (CMYK, grayscale, 12-bit...) take the CPU path image by image. Descriptors differ
+        slightly from "cpu" (decoder and resize arithmetic; see :doc:`/user-guide/featurizer`).
+    verbose : bool or int, default=False
+        0 / False: silent. 1 / True: a progress bar over images (compile or int8 graph
+        build time in its postfix). 2 and more: the bar, and log lines on the ``skvgg``
+        logger at INFO (device and precision chosen, networks loaded, images computed
+        and served from the cache); below 2 these lines are logged at DEBUG.
+        Configure :mod:`logging` to see them.
+    cache : None, bool, str, os.PathLike or :class:`~skvgg.cache.DiskCache`, default=None
+        Per-image descriptor cache: None is off, True keeps descriptors in this
+        process's memory (shared by clones, so a grid search over later steps computes
+        each image once), a directory keeps them on disk for other processes and runs,
+        bounded at 10 GiB (least recently used entries go first);
+        ``DiskCache(directory, max_bytes=...)`` sets another bound.
+    on_error : {"raise", "nan"}, default="raise"
+        "raise": an unreadable image stops with an error naming its index and path.
+        "nan": its row is filled with NaN and one :class:`ImageFailureWarning` lists
+        every failed image; nothing is dropped or reordered.
+    max_pixels : int or None, default=89_478_485
+        Pixel budget (width x height) of one image: larger images are refused with
+        an error naming them (or a NaN row with ``on_error="nan"``). Files are checked
+        from their header, before anything is decoded; in-memory images and arrays
+        before they are converted and resized. Also the most pixels of a dense view
+        (``scales``: the whole image rescaled). The default is Pillow's warning
+        threshold (``PIL.Image.MAX_IMAGE_PIXELS``, ~89.5 Mpx); None: no limit. Inside
+        skvgg's decoding it also replaces Pillow's own decompression-bomb limit.
+    random_state : int, RandomState or None, default=None
+        Seeds the random initialisation when ``weights=None``.
 
-        Attributes
-        ----------
-        layers_ : list of str
-            The layers described, in output order (``layer`` checked).
-        archs_ : list of str
-            The resolved architecture name of each network (``arch`` checked).
-        scales_ : tuple of int or None
-            The checked ``scales`` (None: the single centre view).
-        preprocessing_ : Preprocessing
-            The input normalisation and view sizes in use (the first network's).
-        preprocessings_ : list of Preprocessing
-            Each network's input normalisation.
-        weights_identity_ : str
-            What the descriptors were computed with (enum name, file, or random seed).
-        device_ : str
-            The device resolved from ``device`` once per fit (and on first use after loading).
-        precision_ : {"float32", "bfloat16", "float16", "int8"}
-            The precision resolved from ``precision`` for ``device_``, when ``device_`` is.
-        n_features_out_ : int
-            Width of a descriptor row (the columns of :meth:`transform`).
-        failures_ : list of dict
-            Images the last ``transform`` could not read (``on_error="nan"``), each with
-            ``index``, ``path`` and ``reason``.
-        decode_counts_ : dict
-            With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
-            (``"gpu"``) and with PIL (``"cpu"``).
+    Attributes
+    ----------
+    layers_ : list of str
+        The layers described, in output order (``layer`` checked).
+    archs_ : list of str
+        The resolved architecture name of each network (``arch`` checked).
+    scales_ : tuple of int or None
+        The checked ``scales`` (None: the single centre view).
+    preprocessing_ : Preprocessing
+        The input normalisation and view sizes in use (the first network's).
+    preprocessings_ : list of Preprocessing
+        Each network's input normalisation.
+    weights_identity_ : str
+        What the descriptors were computed with (enum name, file, or random seed).
+    device_ : str
+        The device resolved from ``device`` once per fit (and on first use after loading).
+    precision_ : {"float32", "bfloat16", "float16", "int8"}
+        The precision resolved from ``precision`` for ``device_``, when ``device_`` is.
+    n_features_out_ : int
+        Width of a descriptor row (the columns of :meth:`transform`).
+    failures_ : list of dict
+        Images the last ``transform`` could not read (``on_error="nan"``), each with
+        ``index``, ``path`` and ``reason``.
+    decode_counts_ : dict
+        With ``decode="gpu"``: how many images the last ``transform`` decoded on the GPU
+        (``"gpu"``) and with PIL (``"cpu"``).
 
-        Notes
-        -----
-        The featurizer learns nothing from images, so ``fit`` is optional (its tags say
-        ``requires_fit=False``): :meth:`transform` and :meth:`get_feature_names_out` fit first
-        when needed. Parameters changed after a fit take effect at the next call: those read
-        by every transform (``skvgg.featurizer.TRANSFORM_TIME_PARAMS``: ``batch_size``, ``num_workers``,
-        ``verbose``, ``on_error``, ``max_pixels``, ``cache``, ``compile``) directly, any
-        other (``layer``, ``scales``, ``weights``, ``device``...) by a new fit, which the next
-        call makes by itself; the fitted attributes then describe the new parameters. A
-        random network (``weights=None``) keeps its seed unless ``arch``, ``weights`` or
-        ``random_state`` changed.
+    Notes
+    -----
+    The featurizer learns nothing from images, so ``fit`` is optional (its tags say
+    ``requires_fit=False``): :meth:`transform` and :meth:`get_feature_names_out` fit first
+    when needed. Parameters changed after a fit take effect at the next call: those read
+    by every transform (``skvgg.featurizer.TRANSFORM_TIME_PARAMS``: ``batch_size``, ``num_workers``,
+    ``verbose``, ``on_error``, ``max_pixels``, ``cache``, ``compile``) directly, any
+    other (``layer``, ``scales``, ``weights``, ``device``...) by a new fit, which the next
+    call makes by itself; the fitted attributes then describe the new parameters. A
+    random network (``weights=None``) keeps its seed unless ``arch``, ``weights`` or
+    ``random_state`` changed.
 
-        See Also
-        --------
-        VGGClassifier : Fine-tunes the network on labelled images instead of describing them.
-        skvgg.build_vgg : The network itself, for use in PyTorch.
-        sklearn.preprocessing.Normalizer : L2-normalises descriptors before a linear classifier, as the paper does.
+    See Also
+    --------
+    VGGClassifier : Fine-tunes the network on labelled images instead of describing them.
+    skvgg.build_vgg : The network itself, for use in PyTorch.
+    sklearn.preprocessing.Normalizer : L2-normalises descriptors before a linear classifier, as the paper does.
 
-        Examples
-        --------
-        Descriptors of a few generated image files, then a linear classifier on them. The
-        example runs offline on random weights and small views; leave out ``weights``,
-        ``random_state`` and ``preprocessing`` for VGG16's ImageNet fc7 descriptors.
+    Examples
+    --------
+    Descriptors of a few generated image files, then a linear classifier on them. The
+    example runs offline on random weights and small views; leave out ``weights``,
+    ``random_state`` and ``preprocessing`` for VGG16's ImageNet fc7 descriptors.
 
-        >>> import tempfile
-        >>> from sklearn.pipeline import make_pipeline
-        >>> from sklearn.preprocessing import Normalizer
-        >>> from sklearn.svm import LinearSVC
-        >>> from skvgg import Preprocessing, VGGFeaturizer
-        >>> from skvgg.datasets import load_image_folder
-        >>> from skvgg.testing import make_image_folder
-        >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
-        >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
-        ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32))
-        >>> featurizer.fit_transform(paths).shape
-        (5, 4096)
-        >>> featurizer.get_feature_names_out()[:2]
-        array(['fc7_0000', 'fc7_0001'], dtype=object)
-        >>> model = make_pipeline(featurizer, Normalizer(), LinearSVC())
-        >>> model.fit(paths, labels).predict(paths).shape
-        (5,)
+    >>> import tempfile
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import Normalizer
+    >>> from sklearn.svm import LinearSVC
+    >>> from skvgg import Preprocessing, VGGFeaturizer
+    >>> from skvgg.datasets import load_image_folder
+    >>> from skvgg.testing import make_image_folder
+    >>> paths, labels = load_image_folder(make_image_folder(tempfile.mkdtemp()), return_X_y=True)
+    >>> featurizer = VGGFeaturizer("vgg11", weights=None, random_state=0,
+    ...                            preprocessing=Preprocessing(resize_size=40, crop_size=32))
+    >>> featurizer.fit_transform(paths).shape
+    (5, 4096)
+    >>> featurizer.get_feature_names_out()[:2]
+    array(['fc7_0000', 'fc7_0001'], dtype=object)
+    >>> model = make_pipeline(featurizer, Normalizer(), LinearSVC())
+    >>> model.fit(paths, labels).predict(paths).shape
+    (5,)
     """
 
     _parameter_constraints: dict = {
