@@ -277,7 +277,7 @@ class Context:
         self.gpu_decode_emulated = False
         if self.device.type != "cuda":
             # decode="gpu" needs CUDA; on a CPU the same code runs with torchvision's CPU decoder.
-            from skvgg import gpudecode
+            from skvgg._pipeline import gpudecode
 
             gpudecode.EMULATE_ON_CPU = True
             self.gpu_decode_emulated = True
@@ -600,7 +600,7 @@ def _decoder_pixels(ctx, out, paths, decode_device):
     """The device decoder's pixels against PIL's, before resizing and as final views."""
     from torchvision.io import ImageReadMode, decode_jpeg
 
-    from skvgg import gpudecode
+    from skvgg._pipeline import gpudecode
     from skvgg._pipeline.batches import plan_groups
     from skvgg._pipeline.plan import ViewPlan
     from skvgg._pipeline.views import tensor_views

@@ -611,7 +611,7 @@ def test_bad_new_featurize_options_exit_2(capsys, tmp_path, vgg11_file, argv, me
 def test_int8_on_a_gpu_device_exits_2_before_loading(capsys, tmp_path, vgg11_file, monkeypatch):
     import torch
 
-    from skvgg import runtime
+    from skvgg._pipeline import runtime
 
     monkeypatch.setattr(runtime, "resolve_device", lambda device: torch.device("cuda"))
     err = exit_2(capsys, "featurize", tmp_path / "missing.jpg", "-o", tmp_path / "o.csv", "--arch", "vgg11",

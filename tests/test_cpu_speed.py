@@ -16,7 +16,8 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skvgg import Preprocessing, VGGFeaturizer, build_vgg, clear_network_cache, runtime
+from skvgg import Preprocessing, VGGFeaturizer, build_vgg, clear_network_cache
+from skvgg._pipeline import runtime
 from skvgg.models._quantize import calibration_images
 from skvgg.models.weights import WeightsCorruptedError
 
@@ -249,7 +250,8 @@ def test_a_new_head_gets_real_memory_beside_mapped_weights(vgg11_file):
 
 @pytest.mark.slow
 def test_classifier_frozen_part_compiled_for_large_jobs_gives_the_same_model(monkeypatch, vgg11_file):
-    from skvgg import VGGClassifier, quantize
+    from skvgg import VGGClassifier
+    from skvgg.models import _quantize as quantize
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, size=(40, 48, 3), dtype=np.uint8) for _ in range(12)]
@@ -278,7 +280,8 @@ def test_classifier_frozen_part_compiled_for_large_jobs_gives_the_same_model(mon
 def test_classifier_compile_parameter_decides_whether_the_frozen_part_compiles(
     monkeypatch, vgg11_file, compile_, threshold, compiles
 ):
-    from skvgg import VGGClassifier, quantize
+    from skvgg import VGGClassifier
+    from skvgg.models import _quantize as quantize
 
     class Compiled(Exception):
         pass

@@ -135,7 +135,8 @@ def test_runner_on_cuda_is_asynchronous_pinned_and_exact():
 
 
 def test_gpu_decoding_agrees_with_pil(tmp_path, vgg11_file):
-    from skvgg import gpudecode
+    from skvgg._pipeline import gpudecode
+    from skvgg.images import orient_tensor
 
     paths = _jpeg_files(tmp_path)
     options = dict(arch="vgg11", weights=str(vgg11_file), device="cuda", precision="float32", batch_size=4)
@@ -156,7 +157,7 @@ def test_gpu_decoding_agrees_with_pil(tmp_path, vgg11_file):
     for path in paths[:9]:
         data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
         header = gpudecode.read_jpeg_header(bytes(data.numpy()))
-        decoded = gpudecode.orient(decode_jpeg([data], mode=ImageReadMode.RGB, device="cuda")[0], header.orientation)
+        decoded = orient_tensor(decode_jpeg([data], mode=ImageReadMode.RGB, device="cuda")[0], header.orientation)
         pil = torch.from_numpy(np.asarray(load_rgb(path)).copy()).permute(2, 0, 1)
         assert decoded.shape == pil.shape, path
         difference = (decoded.cpu().int() - pil.int()).abs().float()

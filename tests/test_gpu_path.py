@@ -16,7 +16,8 @@ from PIL import Image, ImageOps
 from sklearn.datasets import load_sample_images
 
 import skvgg
-from skvgg import Preprocessing, VGGFeaturizer, gpudecode
+from skvgg import Preprocessing, VGGFeaturizer
+from skvgg._pipeline import gpudecode
 from skvgg._pipeline.batches import plan_groups
 from skvgg._pipeline.cuda import DeviceRunner, HostRing
 from skvgg._pipeline.plan import ViewPlan, rescaled_shape
@@ -24,7 +25,7 @@ from skvgg._pipeline.runner import pool
 from skvgg._pipeline.runtime import cuda_native_bfloat16, loss_scaler, resolve_precision
 from skvgg._pipeline.views import rescale as pil_rescale
 from skvgg._pipeline.views import resize_tensor, tensor_views
-from skvgg.images import load_rgb
+from skvgg.images import load_rgb, orient_tensor
 
 SMALL = Preprocessing(resize_size=72, crop_size=64)  # the standard form runs down to 32 px
 
@@ -214,7 +215,7 @@ def test_exif_orientation_is_read_and_applied_as_pil_does(orientation):
         assert header.orientation == image.getexif().get(0x0112) == orientation
         pil = np.asarray(ImageOps.exif_transpose(image.convert("RGB")))
         plain = torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
-    oriented = gpudecode.orient(plain, orientation).permute(1, 2, 0).numpy()
+    oriented = orient_tensor(plain, orientation).permute(1, 2, 0).numpy()
     np.testing.assert_array_equal(oriented, pil)
     assert gpudecode.gpu_decodable(header)
 

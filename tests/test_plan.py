@@ -22,8 +22,9 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 import skvgg
-from skvgg import Preprocessing, VGGFeaturizer, views
+from skvgg import Preprocessing, VGGFeaturizer
 from skvgg._evaluation import evaluation_plan
+from skvgg._pipeline import views
 from skvgg._pipeline.batches import ImageSource, TensorBatchSource, as_uint8_batch, describe, plan_groups
 from skvgg._pipeline.plan import CenterCrop, RandomCrop, ViewPlan, rescaled_shape
 from skvgg._pipeline.runner import NetworkRunner

@@ -36,7 +36,6 @@ library switch behind the seam can be judged by that number.
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,7 +43,8 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from ..images import DEFAULT_MAX_PIXELS, ImageInputError, decode_jpegs, decoding
+from .._filesystem import open_regular_file
+from ..images import DEFAULT_MAX_PIXELS, ImageInputError, decode_jpegs, decoding, orient_tensor
 from .batches import ViewGroup, default_num_workers, gather_batches
 from .parallel import parallel_map
 from .views import tensor_views
@@ -53,7 +53,6 @@ __all__ = [
     "JpegHeader",
     "read_jpeg_header",
     "gpu_decodable",
-    "orient",
     "JpegSource",
     "check_gpu_decoding",
 ]
@@ -190,25 +189,6 @@ def gpu_decodable(header: JpegHeader | None, max_pixels: int | None = DEFAULT_MA
     return max_pixels is None or header.height * header.width <= max_pixels
 
 
-def orient(image: torch.Tensor, orientation: int) -> torch.Tensor:
-    """Apply an EXIF orientation to a ``(C, H, W)`` tensor as :func:`PIL.ImageOps.exif_transpose` does."""
-    if orientation == 2:  # mirrored
-        return image.flip(-1)
-    if orientation == 3:  # rotated 180
-        return image.flip(-2, -1)
-    if orientation == 4:  # mirrored vertically
-        return image.flip(-2)
-    if orientation == 5:  # PIL's TRANSPOSE: swap rows and columns
-        return image.transpose(-2, -1)
-    if orientation == 6:  # PIL's ROTATE_270: a quarter turn clockwise
-        return torch.rot90(image, -1, dims=(-2, -1))
-    if orientation == 7:  # PIL's TRANSVERSE
-        return torch.rot90(image, 2, dims=(-2, -1)).transpose(-2, -1)
-    if orientation == 8:  # PIL's ROTATE_90: a quarter turn counter-clockwise
-        return torch.rot90(image, 1, dims=(-2, -1))
-    return image
-
-
 @dataclass
 class _Encoded:
     data: torch.Tensor  # the file's bytes, uint8 (n,)
@@ -221,18 +201,13 @@ def _read_encoded(item, max_pixels) -> _Encoded | None:
     if not isinstance(item, str | os.PathLike):
         return None
     try:
-        # Only regular files: opening a pipe or a device can block (the CPU path names them).
-        if not stat.S_ISREG(os.stat(item).st_mode):
-            return None
-        with open(item, "rb") as file:
-            size = os.fstat(file.fileno())
-            if not stat.S_ISREG(size.st_mode):
-                return None
-            data = bytearray(size.st_size)
+        # Only regular files (a pipe or a device could block): the package's one opener, which checks twice.
+        with open_regular_file(item) as file:
+            data = bytearray(os.fstat(file.fileno()).st_size)
             if file.readinto(data) != len(data):
                 return None
     except (OSError, ValueError):
-        return None  # the CPU path reports missing or unreadable files
+        return None  # the CPU path reports missing, unreadable and special files
     header = read_jpeg_header(data)
     if not gpu_decodable(header, max_pixels):
         return None
@@ -327,7 +302,7 @@ class JpegSource:
                 if image is None:  # refused by the decoder: PIL decodes it, or reports why not
                     results[index] = self._on_cpu(plan, index)
                     continue
-                image = orient(image, prepared.orientation)
+                image = orient_tensor(image, prepared.orientation)
                 by_size.setdefault(tuple(image.shape[-2:]), []).append((index, image))
             for same_size in by_size.values():
                 groups = self._cut_same_size(plan, [image for _, image in same_size])
