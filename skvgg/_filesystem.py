@@ -19,6 +19,7 @@ import hashlib
 import os
 import secrets
 import stat
+import threading
 from numbers import Integral
 from pathlib import Path
 
@@ -114,14 +115,33 @@ def atomic_write(target, write, durable: bool = True) -> None:
                 os.fsync(descriptor)  # the data on disk before the name points at it
             finally:
                 os.close(descriptor)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
+        os.chmod(temporary, 0o666 & ~process_umask())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def process_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux's
+    ``/proc/self/status``): ``os.umask`` can only read it by setting it, and a file another
+    thread creates in that moment would get the wrong mode. Elsewhere it is read that way,
+    under a lock (skvgg's own writers never see the moment; other threads may)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 def digest_fields(*fields, digest_size: int = 16) -> str:

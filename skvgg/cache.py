@@ -16,7 +16,6 @@ import hashlib
 import math
 import os
 import re
-import secrets
 import stat
 import threading
 import warnings
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+
+from ._filesystem import NotRegularFileError, atomic_write, open_regular_file
 
 # No imports from the package: tests load this module alone, from its file.
 
@@ -166,6 +167,13 @@ def _encode(key: str, value: np.ndarray) -> bytes:
     return _NPY_MAGIC + len(header).to_bytes(2, "little") + header.encode("latin1") + payload
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file that must not exist yet (O_EXCL: never through a planted link)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def _decode(f, key: str):
     """Read an entry from an open file: the array, ``None`` for a pre-digest entry, or raise _Damaged."""
     size = os.fstat(f.fileno()).st_size
@@ -268,17 +276,16 @@ class DiskCache(DescriptorCache):
     def get(self, key: str) -> np.ndarray | None:
         path = self._path(key)
         try:
-            # O_NONBLOCK: a FIFO planted in the cache must not block the open; no effect on files.
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    raise _Damaged("not a regular file")
+            # The package's one opener: a FIFO or a device planted in the cache is refused before it is opened.
+            with open_regular_file(path) as f:
                 value = _decode(f, key)
             if value is not None and self.max_bytes is not None:
                 self._touch(path)
             return value
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except NotRegularFileError as error:
+            self._report(CacheIntegrityWarning, f"Damaged descriptor cache entry {path} (not a regular file: {error})")
         except _Damaged as damage:
             self._report(CacheIntegrityWarning, f"Damaged descriptor cache entry {path} ({damage})")
         except (OSError, ValueError) as error:
@@ -306,24 +313,13 @@ class DiskCache(DescriptorCache):
             return
         data = _encode(key, value)
         path = self._path(key)
-        tmp = path.parent / f".{key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             path.parent.mkdir(exist_ok=True)
-            # os.open applies the umask (mkstemp would force 0600): entries stay
-            # readable by the other users of a shared cache when the umask allows it.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
+            # Not flushed to disk (durable=False): an entry lost in a power cut is recomputed.
+            atomic_write(path, lambda temporary: _write_new(temporary, data), durable=False)
         except OSError as error:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             self._cannot_write(error)
             return
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
         if self.max_bytes is not None:
             self._account(len(data))
 

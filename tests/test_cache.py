@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,11 +184,10 @@ def test_unwritable_directory_reads_hits_skips_writes_and_warns_once(tmp_path, m
 
 
 _READ_ONLY_SCRIPT = """
-import importlib.util, json, sys, warnings
+import json, sys, warnings
 import numpy as np
-spec = importlib.util.spec_from_file_location("cache_under_test", sys.argv[1])
-cache = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(cache)
+sys.path.insert(0, sys.argv[1])  # the checkout (or installed tree) under test
+import skvgg.cache as cache
 directory, key = sys.argv[2], sys.argv[3]
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
@@ -205,7 +205,8 @@ def test_really_read_only_directory(tmp_path):
     cache = DiskCache(directory)
     stored = vector(8, seed=2)
     cache.put(KEY, stored)
-    command = [sys.executable, "-c", _READ_ONLY_SCRIPT, cache_module.__file__, str(directory), KEY]
+    package_root = str(Path(cache_module.__file__).resolve().parents[1])
+    command = [sys.executable, "-c", _READ_ONLY_SCRIPT, package_root, str(directory), KEY]
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
