@@ -1,5 +1,6 @@
 """Shared fixtures: random VGG weights in torchvision's exact format, built once per session."""
 
+import gc
 import os
 
 import pytest
@@ -11,6 +12,23 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds; deselect with -m 'not slow'")
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one); select with -m cuda")
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def free_networks_and_graphs_after_each_module():
+    """Each test module starts without the networks and compiled graphs of the ones before.
+
+    The shared network registry and torch.compile's caches (int8 and compiled graphs hold
+    their own copies of the weights) otherwise accumulate across a whole run: the slow
+    suite reached 13 GB in one process. A test that needs a network loads it again.
+    """
+    yield
+    from skvgg import clear_memory_cache, clear_network_cache
+
+    clear_network_cache()
+    clear_memory_cache()
+    torch._dynamo.reset()
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
