@@ -604,14 +604,14 @@ def _decoder_pixels(ctx, out, paths, decode_device):
     from skvgg._pipeline.batches import plan_groups
     from skvgg._pipeline.plan import ViewPlan
     from skvgg._pipeline.views import tensor_views
-    from skvgg.images import load_rgb
+    from skvgg.images import load_rgb, orient_tensor
 
     plan = ViewPlan.single(ctx.pre.resize_size, ctx.pre.crop_size)
     worst, means, view_worst = 0, [], 0
     for path in paths[: ctx.p["pixel_files"]]:
         data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
         header = gpudecode.read_jpeg_header(bytes(data.numpy()))
-        image = gpudecode.orient(decode_jpeg([data], mode=ImageReadMode.RGB, device=decode_device)[0], header.orientation)
+        image = orient_tensor(decode_jpeg([data], mode=ImageReadMode.RGB, device=decode_device)[0], header.orientation)
         reference = load_rgb(path)
         pil = torch.from_numpy(np.asarray(reference).copy()).permute(2, 0, 1)
         difference = (image.cpu().int() - pil.int()).abs()
