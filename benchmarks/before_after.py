@@ -24,15 +24,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from cpu_speed import FLAGS, cpu_flags  # noqa: E402  (the benchmarks' one CPU description)
+
 RATE = re.compile(r"^\s*(?P<name>[^:\[\]]+?):\s+(?P<value>[0-9.]+) img/s", re.M)
-FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-
-
-def cpu() -> dict:
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.*)$", text, re.M)
-    flags = set((re.search(r"^flags\s*:\s*(.*)$", text, re.M) or re.search("()", "")).group(1).split())
-    return {"model": model.group(1).strip() if model else "unknown", "cpus": os.cpu_count(), **{f: f in flags for f in FLAGS}}
 
 
 def run(checkout: Path, scripts: Path, script: list[str]) -> tuple[str, dict[str, float]]:
@@ -53,8 +48,11 @@ def main(argv=None) -> int:
     script = args.script[1:] if args.script[:1] == ["--"] else args.script
     if not script:
         parser.error("name the benchmark script after --")
-    machine = cpu()
-    log = [f"CPU: {machine['model']}, {machine['cpus']} CPUs, " + " ".join(f for f in FLAGS if machine[f])]
+    machine = cpu_flags()
+    log = [
+        f"CPU: {machine['model']}, {machine['cores']} threads; "
+        + ", ".join(f"{f}={'yes' if machine[f] else 'no'}" for f in FLAGS)
+    ]
     rates: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     for round_ in range(args.rounds):
         for side, checkout in (("before", args.before), ("after", args.after)):
