@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from cpu_speed import FLAGS, cpu_flags  # noqa: E402  (the benchmarks' one CPU description)
 
-RATE = re.compile(r"^\s*(?P<name>[^:\[\]]+?):\s+(?P<value>[0-9.]+) img/s", re.M)
+# One line each: a name without colons or brackets, not spanning the lines above it.
+RATE = re.compile(r"^[ \t]*(?P<name>[^:\[\]\n]+?):[ \t]+(?P<value>[0-9.]+) img/s", re.M)
 
 
 def run(checkout: Path, scripts: Path, script: list[str]) -> tuple[str, dict[str, float]]:

@@ -48,7 +48,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from featurizer_speed import make_jpegs  # noqa: E402
 
-from skvgg import VGGFeaturizer  # noqa: E402
+from skvgg import VGGFeaturizer, build_vgg  # noqa: E402
 
 FLAGS = ("avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni", "avx2")
 
@@ -117,7 +117,7 @@ class Fc7(torch.nn.Module):
         return self.model.classifier[:5](torch.flatten(self.model.avgpool(self.model.features(x)), 1))
 
 
-def network_rows(model, batch: torch.Tensor, repeats: int, say) -> list[dict]:
+def network_rows(model, arch: str, batch: torch.Tensor, repeats: int, say) -> list[dict]:
     """Images/s of the float32 network alone, each path timed ``repeats`` times in turns; best of each."""
     import copy
 
@@ -126,9 +126,13 @@ def network_rows(model, batch: torch.Tensor, repeats: int, say) -> list[dict]:
     fc7 = Fc7(model).eval()
     channels_last = copy.deepcopy(fc7).to(memory_format=torch.channels_last)
     batch_cl = batch.contiguous(memory_format=torch.channels_last)
+    # skvgg's own network in eager mode: torchvision's convolutions, its fc layers through
+    # skvgg.models._fast_fc (oneDNN's inner product instead of MKL's sgemm).
+    network = build_vgg(arch, weights=model.state_dict()).to(memory_format=torch.channels_last)
     paths = {
         "torch eager, contiguous (NCHW)": (fc7, batch),
-        "torch eager, channels_last (skvgg compile=False)": (channels_last, batch_cl),
+        "torch eager, channels_last": (channels_last, batch_cl),
+        "skvgg network eager, channels_last (compile=False)": (lambda x: network.extract(x, "fc7")["fc7"], batch_cl),
     }
     start = time.perf_counter()
     with config.patch(freezing=True), torch.inference_mode():
@@ -173,6 +177,68 @@ def network_rows(model, batch: torch.Tensor, repeats: int, say) -> list[dict]:
     return rows
 
 
+def layer_rows(model, arch: str, batch: torch.Tensor, repeats: int) -> list[dict]:
+    """Seconds per layer of the float32 network on ``batch``, best of ``repeats``: skvgg's network in
+    eager mode (channels_last; each convolution timed with its ReLU, in the chain) against ONNX
+    Runtime's own profile of the same graph (kernel time per node; it fuses each convolution with
+    its ReLU and keeps its NCHWc layout). Convolution names as in the paper, pools, fc6 and fc7."""
+    import json as json_module
+
+    import onnxruntime
+
+    from skvgg.models._fast_fc import linear_inference
+
+    network = build_vgg(arch, weights=model.state_dict()).eval().to(memory_format=torch.channels_last)
+    names = [name for name in network.layer_names if name.startswith(("conv", "pool"))]
+    ends = [network.feature_index[name] for name in names]
+    fc6, fc7 = network.classifier[0], network.classifier[3]
+    torch_s = {name: float("inf") for name in [*names, "fc6", "fc7"]}
+    with torch.inference_mode():
+        for _ in range(repeats):
+            x = batch.contiguous(memory_format=torch.channels_last)
+            start_index = 0
+            for name, end in zip(names, ends):
+                start = time.perf_counter()
+                for module in network.features[start_index : end + 1]:
+                    x = module(x)
+                torch_s[name] = min(torch_s[name], time.perf_counter() - start)
+                start_index = end + 1
+            x = torch.flatten(network.avgpool(x), 1)
+            for name, linear in (("fc6", fc6), ("fc7", fc7)):
+                start = time.perf_counter()
+                x = torch.relu(linear_inference(x, linear))
+                torch_s[name] = min(torch_s[name], time.perf_counter() - start)
+    options = onnxruntime.SessionOptions()
+    options.enable_profiling = True
+    with tempfile.TemporaryDirectory() as tmp:
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        path = str(Path(tmp) / "fc7.onnx")
+        torch.onnx.export(Fc7(model).eval(), (batch,), path, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        for _ in range(repeats + 1):  # the first run warms up
+            session.run(None, {"x": batch.numpy()})
+        events = json_module.loads(Path(session.end_profiling()).read_text())
+    nodes: dict[str, list] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            nodes.setdefault(event["name"], [event["args"].get("op_name"), []])[1].append(event["dur"] / 1e6)
+    # ONNX Runtime's nodes in graph order: convolutions, pools and the two fc layers (Gemm) map onto
+    # the paper's names in order; reorders, flatten and the average pool are reported as "other".
+    queues = {
+        "Conv": [n for n in names if n.startswith("conv")],
+        "MaxPool": [n for n in names if n.startswith("pool")],
+        "FusedGemm": ["fc6", "fc7"],
+    }
+    ort_s = {name: 0.0 for name in torch_s}
+    ort_s["other"] = 0.0
+    for op, times in nodes.values():
+        best = min(times[1:] or times)
+        queue = queues.get("FusedGemm" if op == "Gemm" else op)
+        ort_s[queue.pop(0) if queue else "other"] += best
+    torch_s["other"] = 0.0
+    return [{"layer": name, "torch_s": torch_s[name], "onnxruntime_s": ort_s[name]} for name in torch_s]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="VGG11 and 8 photos")
@@ -214,15 +280,35 @@ def main():
         views = torch.stack([transform(Image.open(path).convert("RGB")) for path in paths[: args.batch_size]])
         say()
         say(f"float32 network alone: {arch} fc7, a batch of {len(views)} centre views, best of {args.repeats} turns")
-        network = network_rows(model, views, args.repeats, say)
+        network = network_rows(model, arch, views, args.repeats, say)
         eager = network[1]["images_per_s"]
-        say("| path | images/s | x torch eager channels_last | max difference to NCHW eager (relative) |")
-        say("|---|---|---|---|")
+        onnx = next((row["images_per_s"] for row in network if row["path"].startswith("ONNX Runtime")), float("nan"))
+        say("| path | images/s | x torch eager channels_last | x ONNX Runtime | max difference to NCHW eager (relative) |")
+        say("|---|---|---|---|---|")
         for row in network:
             ratio = row["images_per_s"] / eager
-            say(f"| {row['path']} | {row['images_per_s']:.2f} | {ratio:.2f} | {row['max_rel_difference']:.1e} |")
+            say(
+                f"| {row['path']} | {row['images_per_s']:.2f} | {ratio:.2f} | {row['images_per_s'] / onnx:.2f} "
+                f"| {row['max_rel_difference']:.1e} |"
+            )
+        try:
+            layers = layer_rows(model, arch, views, args.repeats)
+        except ImportError:
+            layers = []
+        if layers:
+            say()
+            say("Per layer (why): skvgg eager channels_last against ONNX Runtime's profile of the same graph")
+            say("| layer | torch eager (s) | ONNX Runtime (s) | torch / ONNX Runtime |")
+            say("|---|---|---|---|")
+            for row in layers:
+                ratio = row["torch_s"] / row["onnxruntime_s"] if row["onnxruntime_s"] else float("nan")
+                say(f"| {row['layer']} | {row['torch_s']:.4f} | {row['onnxruntime_s']:.4f} | {ratio:.2f} |")
+            say(
+                f"| total | {sum(r['torch_s'] for r in layers):.4f} | {sum(r['onnxruntime_s'] for r in layers):.4f} | "
+                f"{sum(r['torch_s'] for r in layers) / sum(r['onnxruntime_s'] for r in layers):.2f} |"
+            )
         if args.network_only:
-            return finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new)
+            return finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers)
 
         hand_loop()  # warm-up
         start = time.perf_counter()
@@ -279,10 +365,10 @@ def main():
             f"new (memory-mapped, assigned) {rss_new:.0f} MB"
         )
 
-    finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new)
+    finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers)
 
 
-def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new):
+def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers=()):
     stamp = datetime.date.today().isoformat()
     cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
     out = Path(__file__).parent / "results"
@@ -299,6 +385,7 @@ def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new):
         "scales": args.scales,
         "load_average": list(os.getloadavg()),
         "network_float32": network,
+        "network_float32_per_layer": list(layers),
         "rows": rows,
         "graph_build_s": builds,
         "peak_rss_mb": {"old": rss_old, "new": rss_new},

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._fast_fc import eager_cpu_inference, linear_inference, windows_inference
 from .architectures import ArchSpec, resolve_arch
 
 __all__ = ["VGG", "FC_LAYERS", "DENSE_MIN_SIZE", "LINEAR_INIT_STD", "check_scales", "check_layer_names", "init_linear_"]
@@ -393,10 +394,15 @@ class VGG(nn.Module):
 
     @staticmethod
     def _fc_standard(x: torch.Tensor, linear: nn.Linear, kernel: int) -> torch.Tensor:
+        if eager_cpu_inference(x):
+            return linear_inference(x, linear)
         return linear(x)
 
     @staticmethod
     def _fc_dense(x: torch.Tensor, linear: nn.Linear, kernel: int) -> torch.Tensor:
+        if eager_cpu_inference(x):
+            # Eager oneDNN would re-lay out fc6's 411 MB kernel on every call (skvgg.models._fast_fc).
+            return windows_inference(x, linear, kernel)
         # A Linear over a flattened (C, k, k) window is a k x k convolution whose kernel is
         # the same matrix viewed as (out, C, k, k): torchvision flattens pool5 in C, H, W
         # order. ``view`` shares storage, so no weights are copied.
