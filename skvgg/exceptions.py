@@ -31,8 +31,9 @@ or ``TypeError``, as in scikit-learn::
     └── OutOfMemoryWarning (ResourceWarning)    a batch retried at half its size
 
 The classes are also importable from where they were first defined (``skvgg.WeightsError``,
-``skvgg.models.weights.WeightsError``, ``skvgg.images.ImageInputError``,
-``skvgg.datasets.DatasetNotFoundError``, ``skvgg.cache.CacheWarning``...): the same objects.
+``skvgg.models.weights.WeightsError``, ``skvgg.images.ImageInputError``, ``skvgg.DatasetNotFoundError``,
+``skvgg.cache.CacheWarning``...): the same objects. Tracebacks name them by this module
+(``skvgg.exceptions.ImageInputError``), their one home.
 
 Examples
 --------

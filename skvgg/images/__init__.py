@@ -45,7 +45,8 @@ nvJPEG on CUDA; imported on first use, as it needs torch). Regular-file opening,
 atomic writes and content digests, which are not about images, are
 :mod:`skvgg._filesystem`'s. The modules inside, one concept each:
 
-- ``_inputs``: kinds of items and containers, :class:`ImageInputError`;
+- ``_inputs``: kinds of items and containers (:class:`ImageInputError` and :class:`ImageFailureWarning`
+  are defined in :mod:`skvgg.exceptions`, with skvgg's other errors and warnings);
 - ``_decode``: one item to RGB (pixel conventions, shared objects read under a lock);
 - ``_deep16``: exact samples of 16-bit colour PNG and TIFF files;
 - ``_files``: opening files (regular files only, via :mod:`skvgg._filesystem`), paths

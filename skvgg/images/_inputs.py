@@ -1,8 +1,9 @@
-"""What ``X`` may hold: checking containers and items, describing items, and the error that names them.
+"""What ``X`` may hold: checking containers and items, and describing items for the error that names them.
 
 :func:`check_images` validates a container cheaply (no file I/O, no decoding) and
 returns a plain list of items; :func:`describe_item` describes one item for error
-messages; :class:`ImageInputError` names the offending item (index, path).
+messages; :class:`~skvgg.exceptions.ImageInputError` (defined with skvgg's other errors in
+:mod:`skvgg.exceptions`, re-exported here) names the offending item (index, path).
 DataFrames and Series of any library narwhals supports (pandas, polars, pyarrow...)
 are accepted as a column of items, and so are pyarrow arrays; pandas works without
 narwhals.
