@@ -16,24 +16,31 @@ import sys
 # and scikit-learn (seconds). `from skvgg import VGGClassifier` works as an ordinary import.
 _EXPORTS = {
     # estimators
-    "classifier": ("TrainingInterrupted", "VGGClassifier"),
+    "classifier": ("VGGClassifier",),
     "featurizer": ("VGGFeaturizer",),
     "imagenet": ("VGGImageNetClassifier",),
     # networks
     "models.architectures": ("list_archs", "resolve_arch"),
     "models.network": ("VGG",),
     "models.zoo": ("build_vgg",),
-    "models.weights": (
-        "Preprocessing",
+    "models.weights": ("Preprocessing",),
+    # errors and warnings (their one home, skvgg.exceptions, holds the whole tree) and cache controls
+    "exceptions": (
+        "CacheIntegrityWarning",
+        "CacheReadOnlyWarning",
+        "CacheWarning",
+        "DatasetDownloadError",
+        "DatasetFormatError",
+        "DatasetNotFoundError",
+        "ImageFailureWarning",
+        "ImageInputError",
+        "TrainingInterrupted",
         "WeightsCorruptedError",
         "WeightsError",
         "WeightsMismatchError",
         "WeightsUnavailableError",
     ),
-    # errors, warnings and cache controls
-    "images": ("ImageFailureWarning", "ImageInputError"),
-    "datasets._base": ("DatasetDownloadError", "DatasetFormatError", "DatasetNotFoundError"),
-    "cache": ("CacheIntegrityWarning", "CacheReadOnlyWarning", "CacheWarning", "clear_memory_cache"),
+    "cache": ("clear_memory_cache",),
     "_pipeline.runtime": ("clear_network_cache",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}

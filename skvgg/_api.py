@@ -13,6 +13,7 @@ __all__ = ["PUBLIC_MODULES"]
 
 PUBLIC_MODULES = (
     "skvgg",
+    "skvgg.exceptions",
     "skvgg.models.architectures",
     "skvgg.models.network",
     "skvgg.models.weights",

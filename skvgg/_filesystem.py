@@ -23,6 +23,8 @@ import threading
 from numbers import Integral
 from pathlib import Path
 
+from .exceptions import NotRegularFileError
+
 __all__ = ["NotRegularFileError", "atomic_write", "digest_fields", "not_regular_reason", "open_regular_file"]
 
 _SPECIAL_FILES = (
@@ -31,10 +33,6 @@ _SPECIAL_FILES = (
     (stat.S_ISBLK, "block device"),
     (stat.S_ISSOCK, "socket"),
 )
-
-
-class NotRegularFileError(OSError):
-    """A path that names a directory, a pipe, a device or a socket where a regular file was expected."""
 
 
 def not_regular_reason(mode: int) -> str | None:

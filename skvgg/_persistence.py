@@ -18,6 +18,7 @@ import torch
 from ._estimator import place
 from ._pipeline.runtime import shared_network
 from ._typing import StrPath
+from .exceptions import MissingExtraError
 from .models.network import VGG
 from .models.zoo import build_vgg
 
@@ -100,8 +101,8 @@ def save_state_dict(network: torch.nn.Module, path: StrPath) -> None:
     ------
     ValueError
         For another suffix.
-    ImportError
-        For ``.safetensors`` without the safetensors package.
+    skvgg.exceptions.MissingExtraError
+        For ``.safetensors`` without the safetensors package (an ``ImportError``).
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
@@ -114,9 +115,11 @@ def save_state_dict(network: torch.nn.Module, path: StrPath) -> None:
             try:
                 from safetensors.torch import save_file
             except ImportError as error:
-                raise ImportError(
+                raise MissingExtraError(
                     "Saving .safetensors files needs the safetensors package: pip install 'skvgg[skops]' "
-                    f"(or pip install safetensors), or save to a .pth file. Import failed: {error}"
+                    f"(or pip install safetensors), or save to a .pth file. Import failed: {error}",
+                    extra="skvgg[skops]",
+                    name="safetensors",
                 ) from error
             save_file({k: v.clone() for k, v in state.items()}, tmp)  # no shared storage (safetensors refuses it)
         else:

@@ -27,6 +27,7 @@ from ._pipeline.runner import NetworkRunner
 from ._pipeline.runtime import autocast, halve_after_oom, is_out_of_memory, loss_scaler, run_with_backoff
 from ._schedule import PlateauSchedule
 from ._warnings import log, warn
+from .exceptions import TrainingInterrupted
 from .models import _quantize as quantize
 from .models.network import VGG
 from .models.weights import Preprocessing
@@ -52,10 +53,6 @@ __all__ = [
 #: step per epoch (30 images, batch 32) leaves 30 steps in all, too few to learn even the
 #: new head, and too few per epoch for the plateau schedule to see a trend.
 MIN_STEPS_PER_EPOCH = 10
-
-
-class TrainingInterrupted(UserWarning):
-    """``fit`` was interrupted (Ctrl-C); the model keeps the best weights so far."""
 
 
 # --- the data plan: hold-out and passes -------------------------------------------------------

@@ -20,6 +20,8 @@ import os
 import sys
 import warnings
 
+from .exceptions import SkvggWarning
+
 __all__ = ["LIBRARY_PREFIXES", "logger", "log", "user_stacklevel", "warn"]
 
 #: The ``skvgg`` logger; the library adds no handler (the application configures logging).
@@ -53,7 +55,7 @@ def user_stacklevel() -> int:
     return level
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
+def warn(message: str, category: type[Warning] = SkvggWarning) -> None:
     """``warnings.warn`` attributed to the user's line: the first caller outside skvgg and scikit-learn."""
     if sys.version_info >= (3, 12):
         warnings.warn(message, category, skip_file_prefixes=LIBRARY_PREFIXES)

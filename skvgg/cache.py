@@ -26,8 +26,7 @@ import joblib
 import numpy as np
 
 from ._filesystem import NotRegularFileError, atomic_write, open_regular_file
-
-# No imports from the package: tests load this module alone, from its file.
+from .exceptions import CacheIntegrityWarning, CacheReadOnlyWarning, CacheWarning
 
 __all__ = [
     "CacheIntegrityWarning",
@@ -105,18 +104,6 @@ class MemoryCache(DescriptorCache):
 
     def __len__(self):
         return len(self._store)
-
-
-class CacheWarning(UserWarning):
-    """A problem with the descriptor cache that costs time, never correctness."""
-
-
-class CacheIntegrityWarning(CacheWarning):
-    """A disk-cache entry failed its integrity check (damaged, truncated, garbage): it was recomputed."""
-
-
-class CacheReadOnlyWarning(CacheWarning):
-    """A disk-cache directory cannot be written: its entries are read, new ones are not stored."""
 
 
 # An entry is a version 1.0 ``.npy`` file (``np.load`` reads it) whose header dict is

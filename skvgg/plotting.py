@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .exceptions import MissingExtraError
+
 __all__ = [
     "plot_average_precision",
     "plot_embedding",
@@ -33,11 +35,11 @@ MISSING_MATPLOTLIB = 'skvgg\'s figures need matplotlib, an optional dependency: 
 
 
 def _pyplot():
-    """matplotlib.pyplot, or an ImportError that names the extra to install."""
+    """matplotlib.pyplot, or a :class:`~skvgg.exceptions.MissingExtraError` that names the extra to install."""
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError(MISSING_MATPLOTLIB) from error
+        raise MissingExtraError(MISSING_MATPLOTLIB, extra="skvgg[plot]", name="matplotlib") from error
     return plt
 
 

@@ -9,6 +9,7 @@ from collections import OrderedDict
 import torch
 
 from .._warnings import warn
+from ..exceptions import OutOfMemoryWarning, PerformanceWarning
 
 __all__ = [
     "resolve_device",
@@ -77,7 +78,7 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
 
     Warns
     -----
-    UserWarning
+    skvgg.exceptions.PerformanceWarning
         ``"float16"`` on a CPU without float16 instructions (AMX-FP16): it runs several
         times slower than float32 there.
     """
@@ -97,7 +98,7 @@ def resolve_precision(precision, device: torch.device) -> torch.dtype:
         warn(
             "precision='float16' on this CPU, which has no float16 instructions (AMX-FP16): it runs several times "
             "slower than float32 here (3.6x-12x measured). Use precision='auto' (bfloat16 where the CPU has it, else float32).",
-            UserWarning,
+            PerformanceWarning,
         )
     return _PRECISIONS[precision]
 
@@ -257,5 +258,5 @@ def halve_after_oom(error: BaseException, size: int, state: dict, what: str) -> 
         torch.cuda.empty_cache()
     size = max(1, size // 2)
     state["batch_size"] = size
-    warn(f"Out of memory on a {what}; retrying with batch_size={size}.", ResourceWarning)
+    warn(f"Out of memory on a {what}; retrying with batch_size={size}.", OutOfMemoryWarning)
     return size

@@ -23,6 +23,7 @@ import os
 import sys
 
 from .._version import package_version
+from ..exceptions import SkvggError
 from . import _archs, _demo, _evaluate, _featurize, _transfer
 
 # cli_words and network_params: importable from skvgg.cli, where they were before the split.
@@ -65,8 +66,9 @@ def main(argv=None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except (CommandError, ValueError, OSError, TypeError, MemoryError) as error:
-        # Data, images and weights problems: the message names the item and the remedy.
+    except (SkvggError, ValueError, OSError, TypeError, MemoryError) as error:
+        # Data, images, weights and missing extras (CommandError is a SkvggError): the message names
+        # the item and the remedy.
         print(f"skvgg: error: {error_message(error)}", file=sys.stderr)
         return 1
 

@@ -12,10 +12,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-
-class CommandError(Exception):
-    """A failure to report as ``skvgg: error: ...`` with exit status 1."""
-
+from ..exceptions import CommandError
 
 #: Python parameter -> the option that sets it, to phrase library messages in command-line terms.
 _OPTIONS = {

@@ -276,7 +276,7 @@ def cluster_client(args):
     """The dask client the cluster options ask for (a context manager), after printing where its dashboard is."""
     import sys
 
-    from ..dask._collections import MissingExtraError
+    from ..exceptions import MissingExtraError
     from ._messages import CommandError
 
     try:
@@ -397,6 +397,7 @@ def check_network(args, layers: list[str]) -> None:
 
 def _check_int8(args, device) -> None:
     """--precision int8: a CPU device (exit 2) and the int8 extra installed (exit 1), before anything is loaded."""
+    from ..exceptions import MissingExtraError
     from ..models._quantize import check_int8_available
     from ._messages import CommandError
 
@@ -404,7 +405,7 @@ def _check_int8(args, device) -> None:
         check_int8_available(device)
     except ValueError as error:
         args.parser.error(f"--precision int8: {one_line(cli_words(str(error)))}")
-    except ImportError as error:
+    except MissingExtraError as error:
         raise CommandError(f"--precision int8: {one_line(cli_words(str(error)))}") from None
 
 

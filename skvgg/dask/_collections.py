@@ -60,6 +60,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..exceptions import MissingExtraError
+
 __all__ = [
     "EXTRA",
     "MissingExtraError",
@@ -90,10 +92,6 @@ __all__ = [
 EXTRA = "skvgg[dask]"
 
 
-class MissingExtraError(ImportError):
-    """An optional dependency of ``skvgg[dask]`` is not installed."""
-
-
 def require(module: str, what: str = "Running on dask"):
     """Import ``module`` or raise a :class:`MissingExtraError` naming the ``skvgg[dask]`` extra."""
     try:
@@ -101,7 +99,9 @@ def require(module: str, what: str = "Running on dask"):
     except ImportError as error:
         raise MissingExtraError(
             f"{what} needs the optional dependencies of {EXTRA} (dask, distributed): "
-            f"pip install '{EXTRA}' ({module} could not be imported: {error})"
+            f"pip install '{EXTRA}' ({module} could not be imported: {error})",
+            extra=EXTRA,
+            name=module,
         ) from error
 
 

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
+from ..exceptions import DatasetDownloadError, DatasetError, DatasetFormatError, DatasetNotFoundError
+
 __all__ = [
     "IMG_EXTENSIONS",
+    "DatasetError",
     "DatasetNotFoundError",
     "DatasetFormatError",
     "DatasetDownloadError",
@@ -21,18 +24,6 @@ __all__ = [
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 JPEG_EXTENSIONS = (".jpg",)  # matched case-insensitively
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset directory or a file that its layout requires does not exist."""
-
-
-class DatasetFormatError(ValueError):
-    """A dataset's files exist but do not have the expected layout or content."""
-
-
-class DatasetDownloadError(OSError):
-    """``download=True`` failed; the message says what to download and where to extract it."""
 
 
 # -- Descriptions and results --------------------------------------------------------------

@@ -45,7 +45,8 @@ nvJPEG on CUDA; imported on first use, as it needs torch). Regular-file opening,
 atomic writes and content digests, which are not about images, are
 :mod:`skvgg._filesystem`'s. The modules inside, one concept each:
 
-- ``_inputs``: kinds of items and containers, :class:`ImageInputError`;
+- ``_inputs``: kinds of items and containers (:class:`ImageInputError` and :class:`ImageFailureWarning`
+  are defined in :mod:`skvgg.exceptions`, with skvgg's other errors and warnings);
 - ``_decode``: one item to RGB (pixel conventions, shared objects read under a lock);
 - ``_deep16``: exact samples of 16-bit colour PNG and TIFF files;
 - ``_files``: opening files (regular files only, via :mod:`skvgg._filesystem`), paths
@@ -75,22 +76,20 @@ from __future__ import annotations
 
 from PIL import Image
 
+from ..exceptions import ImageFailureWarning, ImageInputError
 from ._budget import DECODE_MEMORY_BYTES, DEFAULT_MAX_PIXELS, current_max_pixels, decoding, resolve_max_pixels
 from ._decode import EXIF_TRANSPOSE as EXIF_TRANSPOSE
 from ._decode import exif_transpose_method as exif_transpose_method
 from ._decode import load_item
 from ._decode import orient_tensor as orient_tensor
 from ._files import path_problem as path_problem
-from ._inputs import ImageInputError, check_images, describe_item
+from ._inputs import check_images, describe_item
 from ._keys import image_key
 from ._sources import expand_inputs
 from ._sources import is_image_file as is_image_file
 
 #: The internal API: names other skvgg modules may import besides ``__all__`` (see above).
 INTERNAL_API = ("EXIF_TRANSPOSE", "decode_jpegs", "exif_transpose_method", "is_image_file", "orient_tensor", "path_problem")
-
-# Shown and pickled under the package's public name.
-ImageInputError.__module__ = __name__
 
 __all__ = [
     "DECODE_MEMORY_BYTES",
@@ -105,10 +104,6 @@ __all__ = [
     "image_key",
     "load_rgb",
 ]
-
-
-class ImageFailureWarning(UserWarning):
-    """Some images could not be read; their rows were filled with NaN (``on_error="nan"``)."""
 
 
 def __getattr__(name):

@@ -1,8 +1,9 @@
-"""What ``X`` may hold: checking containers and items, describing items, and the error that names them.
+"""What ``X`` may hold: checking containers and items, and describing items for the error that names them.
 
 :func:`check_images` validates a container cheaply (no file I/O, no decoding) and
 returns a plain list of items; :func:`describe_item` describes one item for error
-messages; :class:`ImageInputError` names the offending item (index, path).
+messages; :class:`~skvgg.exceptions.ImageInputError` (defined with skvgg's other errors in
+:mod:`skvgg.exceptions`, re-exported here) names the offending item (index, path).
 DataFrames and Series of any library narwhals supports (pandas, polars, pyarrow...)
 are accepted as a column of items, and so are pyarrow arrays; pandas works without
 narwhals.
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from ..exceptions import ImageInputError, format_item_message
 
 __all__ = [
     "EXPECTED_DTYPE",
@@ -57,60 +60,6 @@ _IMAGE_DICT_KEYS = frozenset({"bytes", "path"})
 EXPECTED_DTYPE = "expected uint8, uint16 or floating point (with values in [0, 1])"
 _EXPECTED_NUMPY_SHAPE = "expected HxW, HxWx1, HxWx3 or HxWx4 (channels last), or a 1xHxW or 3xHxW channels-first array"
 _EXPECTED_TENSOR_SHAPE = "expected 3xHxW or 1xHxW (channels first), HxW, or a channels-last HxWx1, HxWx3 or HxWx4 tensor"
-
-
-class ImageInputError(ValueError):
-    """A bad input item: unreadable, undecodable, or pixels of the wrong kind.
-
-    Parameters
-    ----------
-    reason : str
-        What is wrong and what was expected.
-    index : int or None, default=None
-        Position of the item in ``X``, when known.
-    path : str or None, default=None
-        The item's file path, when the item is a path.
-    description : str or None, default=None
-        Short description of the item (see :func:`describe_item`); defaults
-        to the quoted path when ``path`` is given.
-
-    Attributes
-    ----------
-    index : int or None
-        Position of the item in ``X``, or None.
-    path : str or None
-        The item's file path, or None for in-memory items.
-    reason : str
-        What is wrong and what was expected.
-
-    Examples
-    --------
-    >>> str(ImageInputError("file not found; expected a readable image file",
-    ...                     index=3, path="/data/cat.jpg"))
-    "X[3] ('/data/cat.jpg'): file not found; expected a readable image file"
-    """
-
-    def __init__(self, reason: str, index: int | None = None, path: str | None = None, description: str | None = None) -> None:
-        if description is None and path is not None:
-            description = repr(path)
-        self.reason = reason
-        self.index = index
-        self.path = path
-        self.description = description
-        super().__init__(format_item_message(reason, index, description))
-
-    def __reduce__(self):
-        # The default reduction would call cls(message) and prefix it twice;
-        # estimators run in joblib workers must be able to send this back.
-        return (type(self), (self.reason, self.index, self.path, self.description))
-
-
-def format_item_message(reason, index, description):
-    """'X[3] (description): reason', with the parts that are known."""
-    where = "image" if index is None else f"X[{index}]"
-    if description is not None:
-        where = f"{where} ({description})"
-    return f"{where}: {reason}"
 
 
 # -- Kinds of items --------------------------------------------------------------

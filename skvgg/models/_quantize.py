@@ -56,6 +56,7 @@ import warnings
 import torch
 
 from .._pipeline.runtime import autocast, resolve_precision, shared_network
+from ..exceptions import MissingExtraError, PerformanceWarning
 
 __all__ = [
     "INT8_EXTRA",
@@ -95,9 +96,11 @@ def check_int8_available(device: torch.device) -> None:
     try:
         import torchao.quantization.pt2e  # noqa: F401
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             f"precision='int8' needs torchao (PT2E quantization for x86): pip install '{INT8_EXTRA}' "
-            f"(or pip install torchao). Import failed: {error}"
+            f"(or pip install torchao). Import failed: {error}",
+            extra=INT8_EXTRA,
+            name="torchao",
         ) from error
     if not _cpu_has_int8_dot_product():
         warnings.warn(
@@ -105,7 +108,7 @@ def check_int8_available(device: torch.device) -> None:
             "kernels. Measured on such a CPU (AVX2 AMD EPYC, VGG16 fc7, issue 19): int8 8.1 images/s, "
             "float32 3.8, i.e. 2.1x float32. Gains vary by CPU: compare with precision='float32' on yours "
             "(benchmarks/cpu_speed.py).",
-            UserWarning,
+            PerformanceWarning,
             stacklevel=3,
         )
 

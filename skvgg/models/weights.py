@@ -17,7 +17,9 @@ path to an existing file wins over a name that reads the same.
 
 Errors form one tree: :class:`WeightsError` (a ``ValueError``) is the base of
 :class:`WeightsMismatchError`, :class:`WeightsCorruptedError` and
-:class:`WeightsUnavailableError` (also an ``OSError``: a download that failed).
+:class:`WeightsUnavailableError` (also an ``OSError``: a download that failed). They live
+in :mod:`skvgg.exceptions`, under :class:`~skvgg.exceptions.SkvggError`, and are
+re-exported here.
 
 Every choice carries a :class:`Preprocessing`: the mean, std, channel order and value
 range the network was trained with, which the estimators apply automatically.
@@ -40,6 +42,13 @@ import torch
 
 from .._filesystem import atomic_write
 from .._typing import StrPath, WeightsSpec
+from ..exceptions import (
+    MissingExtraError,
+    WeightsCorruptedError,
+    WeightsError,
+    WeightsMismatchError,
+    WeightsUnavailableError,
+)
 from ._preprocessing import Preprocessing
 from .architectures import ArchSpec
 
@@ -55,26 +64,6 @@ __all__ = [
     "check_state_dict",
     "verify_weights_file",
 ]
-
-
-class WeightsError(ValueError):
-    """A ``weights=`` value that cannot be used (unknown name, unsafe or unreadable file...)."""
-
-
-class WeightsMismatchError(WeightsError):
-    """A checkpoint whose keys or shapes differ from the network's."""
-
-
-class WeightsCorruptedError(WeightsError):
-    """A weights file whose SHA-256 does not start with the hash prefix in its name."""
-
-
-class WeightsUnavailableError(WeightsError, OSError):
-    """Pretrained weights could not be obtained (download failed, no network).
-
-    A :class:`WeightsError` (catch that for every weights problem) and an ``OSError``
-    (as the failed download it reports).
-    """
 
 
 @dataclass(frozen=True)
@@ -466,9 +455,11 @@ def _load_safetensors(path: str) -> dict:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
     except ImportError as error:
-        raise WeightsError(
+        raise MissingExtraError(
             f"Reading {path} needs the safetensors package: pip install 'skvgg[skops]' (or pip install safetensors). "
-            f"Import failed: {error}"
+            f"Import failed: {error}",
+            extra="skvgg[skops]",
+            name="safetensors",
         ) from error
     try:
         return load_file(path, device="cpu")
