@@ -247,7 +247,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--network-only", action="store_true", help="only the float32 network comparison")
     parser.add_argument("--repeats", type=int, default=3, help="turns of the network comparison (best of)")
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true", help="skvgg.keep_freed_memory() first (as the skvgg command does)"
+    )
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        from skvgg import keep_freed_memory  # here: before_after.py imports this file beside older checkouts
+
+        assert keep_freed_memory(), "keep_freed_memory needs glibc"
     arch = "vgg11" if args.quick else "vgg16"
     n = args.images or (8 if args.quick else 32)
     flags = cpu_flags()
@@ -259,6 +266,7 @@ def main():
 
     say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
     say(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {arch}, {n} photos, batch {args.batch_size}")
+    say(f"freed memory kept for reuse (skvgg.keep_freed_memory): {'yes' if args.keep_freed_memory else 'no (glibc default)'}")
     rows, builds, network = [], {}, []
     rss_old = rss_new = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -373,7 +381,15 @@ def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, l
     cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    suffix = ("-quick" if args.quick else "") + ("-network" if args.network_only else "")
+    suffix = "".join(
+        part
+        for part, wanted in (
+            ("-quick", args.quick),
+            ("-network", args.network_only),
+            ("-keep-freed-memory", args.keep_freed_memory),
+        )
+        if wanted
+    )
     base = out / f"cpu_speed-{stamp}-{cpu}{suffix}"
     result = {
         "date": stamp,
@@ -384,6 +400,7 @@ def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, l
         "batch_size": args.batch_size,
         "scales": args.scales,
         "load_average": list(os.getloadavg()),
+        "keep_freed_memory": args.keep_freed_memory,
         "network_float32": network,
         "network_float32_per_layer": list(layers),
         "rows": rows,

@@ -42,6 +42,7 @@ _EXPORTS = {
     ),
     "cache": ("clear_memory_cache",),
     "_pipeline.runtime": ("clear_network_cache",),
+    "_allocator": ("keep_freed_memory",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -197,6 +197,12 @@ class WeightsUnavailableError(WeightsError, OSError):
     (as the failed download it reports).
     """
 
+    def __new__(cls, *args, **kwargs):
+        # ValueError comes first in the MRO, but OSError decides the instance's layout, so
+        # ``ValueError.__new__`` refuses this class ("not safe"): build it through OSError's.
+        # Unpicklers that call ``cls.__new__(cls)`` (tblib's, which Dask installs) need this.
+        return OSError.__new__(cls, *args, **kwargs)
+
 
 # --- datasets -------------------------------------------------------------------------------------
 

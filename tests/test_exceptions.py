@@ -7,6 +7,7 @@ import builtins
 import errno
 import importlib
 import inspect
+import io
 import pickle
 import pkgutil
 import sys
@@ -457,6 +458,8 @@ def test_one_filter_silences_every_skvgg_warning():
 CUSTOM_INIT = {
     ImageInputError: (("file not found; expected a readable image file",), {"index": 3, "path": "/data/cat.jpg"}),
     MissingExtraError: (("figures need matplotlib: pip install 'skvgg[plot]'",), {"extra": "skvgg[plot]", "name": "matplotlib"}),
+    # Its own __new__ (built through OSError's): raised with its message alone.
+    WeightsUnavailableError: (("cannot download vgg16-397923af.pth: place it in ~/.cache/torch/hub/checkpoints/",), {}),
 }
 
 
@@ -495,3 +498,19 @@ def test_os_errors_keep_errno_and_filename_through_pickle(cls):
     loaded = pickle.loads(pickle.dumps(error))
     assert type(loaded) is cls and (loaded.errno, loaded.strerror, loaded.filename) == (errno.ENOENT, error.strerror, "/data/voc")
     assert isinstance(loaded, FileNotFoundError) == isinstance(error, FileNotFoundError)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_an_instance_round_trips_through_dask_exception_pickling(cls):
+    # Dask's workers send exceptions to the client with tblib's reducer (distributed installs it for
+    # every exception class), which rebuilds some through ``cls.__new__(cls)``; a class whose first
+    # builtin base is not its layout base (ValueError before OSError) must still be built.
+    tblib = pytest.importorskip("tblib.pickling_support")
+    error = instance(cls)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer)
+    pickler.dispatch_table = {cls: tblib.pickle_exception}  # this pickler only: nothing installed process-wide
+    pickler.dump(error)
+    loaded = pickle.loads(buffer.getvalue())
+    assert type(loaded) is cls
+    assert str(loaded) == str(error) and loaded.args == error.args

@@ -37,6 +37,7 @@ def test_top_level_holds_estimators_networks_errors_warnings_and_cache_controls(
             "WeightsUnavailableError",
             "clear_memory_cache",
             "clear_network_cache",
+            "keep_freed_memory",
         ]
     )
     for name in skvgg.__all__:
