@@ -96,6 +96,30 @@ def cpu_flags() -> dict:
     return {"model": model, "cores": torch.get_num_threads(), **{flag: flag in flags for flag in FLAGS}}
 
 
+class Report:
+    """What a benchmark prints, kept for its log file; it opens with the CPU model and flags."""
+
+    def __init__(self):
+        self.flags = cpu_flags()
+        self.log = io.StringIO()
+        flags = ", ".join(f"{f}={'yes' if self.flags[f] else 'no'}" for f in FLAGS)
+        self.say(f"CPU: {self.flags['model']}, {self.flags['cores']} threads; {flags}")
+
+    def say(self, text: str = "") -> None:
+        print(text, flush=True)
+        self.log.write(text + "\n")
+
+    def save(self, name: str, result: dict, suffix: str = "") -> Path:
+        """Write ``benchmarks/results/<name>-<date>-<cpu><suffix>.json`` and ``.log``; returns the stem."""
+        cpu = re.sub(r"[^A-Za-z0-9]+", "-", self.flags["model"]).strip("-").lower()[:40]
+        base = Path(__file__).parent / "results" / f"{name}-{datetime.date.today().isoformat()}-{cpu}{suffix}"
+        base.parent.mkdir(exist_ok=True)
+        base.with_suffix(".json").write_text(json.dumps(result, indent=2))
+        base.with_suffix(".log").write_text(self.log.getvalue())
+        print(f"wrote {base}.json and .log")
+        return base
+
+
 def cosine(a, b) -> tuple[float, float]:
     c = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     return float(c.mean()), float(c.min())
@@ -257,14 +281,8 @@ def main():
         assert keep_freed_memory(), "keep_freed_memory needs glibc"
     arch = "vgg11" if args.quick else "vgg16"
     n = args.images or (8 if args.quick else 32)
-    flags = cpu_flags()
-    log = io.StringIO()
-
-    def say(text=""):
-        print(text, flush=True)
-        log.write(text + "\n")
-
-    say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
+    report = Report()
+    say = report.say
     say(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {arch}, {n} photos, batch {args.batch_size}")
     say(f"freed memory kept for reuse (skvgg.keep_freed_memory): {'yes' if args.keep_freed_memory else 'no (glibc default)'}")
     rows, builds, network = [], {}, []
@@ -316,7 +334,7 @@ def main():
                 f"{sum(r['torch_s'] for r in layers) / sum(r['onnxruntime_s'] for r in layers):.2f} |"
             )
         if args.network_only:
-            return finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers)
+            return finish(args, report, arch, n, rows, builds, network, rss_old, rss_new, layers)
 
         hand_loop()  # warm-up
         start = time.perf_counter()
@@ -373,14 +391,10 @@ def main():
             f"new (memory-mapped, assigned) {rss_new:.0f} MB"
         )
 
-    finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers)
+    finish(args, report, arch, n, rows, builds, network, rss_old, rss_new, layers)
 
 
-def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, layers=()):
-    stamp = datetime.date.today().isoformat()
-    cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
+def finish(args, report, arch, n, rows, builds, network, rss_old, rss_new, layers=()):
     suffix = "".join(
         part
         for part, wanted in (
@@ -390,10 +404,9 @@ def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, l
         )
         if wanted
     )
-    base = out / f"cpu_speed-{stamp}-{cpu}{suffix}"
     result = {
-        "date": stamp,
-        "cpu": flags,
+        "date": datetime.date.today().isoformat(),
+        "cpu": report.flags,
         "torch": torch.__version__,
         "arch": arch,
         "images": n,
@@ -407,9 +420,7 @@ def finish(args, flags, log, arch, n, rows, builds, network, rss_old, rss_new, l
         "graph_build_s": builds,
         "peak_rss_mb": {"old": rss_old, "new": rss_new},
     }
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    base.with_suffix(".log").write_text(log.getvalue())
-    print(f"wrote {base}.json and .log")
+    report.save("cpu_speed", result, suffix)
 
 
 if __name__ == "__main__":

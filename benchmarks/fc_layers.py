@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
-import json
-import re
 import sys
 import tempfile
 import time
@@ -36,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cpu_speed import FLAGS, cpu_flags  # noqa: E402  (the benchmarks' one CPU description)
+from cpu_speed import Report  # noqa: E402  (the benchmarks' one CPU description and results files)
 from featurizer_speed import make_jpegs  # noqa: E402
 
 DENSE_MAPS = {256: 8, 384: 12, 512: 16}  # dense scale -> side of the pool5 map of a square image
@@ -139,14 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dense-images", type=int, default=3, help="images of the dense featurizer runs")
     parser.add_argument("--save", action="store_true", help="write JSON and log under benchmarks/results/")
     args = parser.parse_args(argv)
-    flags = cpu_flags()
-    log = io.StringIO()
-
-    def say(text=""):
-        print(text, flush=True)
-        log.write(text + "\n")
-
-    say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
+    report = Report()
+    flags, say = report.flags, report.say
     say(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     result = {"date": datetime.date.today().isoformat(), "cpu": flags, "torch": torch.__version__}
     if args.only in (None, "layers"):
@@ -156,11 +147,7 @@ def main(argv=None) -> int:
         say("\nVGGFeaturizer end to end (VGG16 fc7, JPEG files)")
         result["featurizer_img_per_s"] = featurizer_rates(args.images, args.dense_images, args.batch_size, say)
     if args.save:
-        cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
-        base = Path(__file__).parent / "results" / f"fc_layers-{result['date']}-{cpu}"
-        base.with_suffix(".json").write_text(json.dumps(result, indent=2))
-        base.with_suffix(".log").write_text(log.getvalue())
-        say(f"wrote {base}.json and .log")
+        report.save("fc_layers", result)
     return 0
 
 

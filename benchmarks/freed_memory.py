@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import platform
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cpu_speed import FLAGS, cpu_flags  # noqa: E402  (the benchmarks' one CPU description)
+from cpu_speed import Report  # noqa: E402  (the benchmarks' one CPU description and results files)
 
 CHILD = """
 import json, resource, sys
@@ -52,14 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=10, help="rounds of 12 images")
     parser.add_argument("--save", action="store_true", help="write JSON and log under benchmarks/results/")
     args = parser.parse_args(argv)
-    flags = cpu_flags()
-    log = io.StringIO()
-
-    def say(text=""):
-        print(text, flush=True)
-        log.write(text + "\n")
-
-    say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
+    report = Report()
+    flags, say = report.flags, report.say
     say(f"C library: {' '.join(platform.libc_ver())}; VGG11 float32, batch 8, {args.rounds} rounds of 12 images")
     result = {"date": datetime.date.today().isoformat(), "cpu": flags, "libc": platform.libc_ver(), "cases": {}}
     for view in ("single", "dense"):
@@ -75,11 +67,7 @@ def main(argv=None) -> int:
         kept, default = result["cases"][f"{view}, kept"][-1], result["cases"][f"{view}, default"][-1]
         say(f"  {view}: peak kept/default {kept['peak_mb'] / default['peak_mb']:.2f}x")
     if args.save:
-        cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
-        base = Path(__file__).parent / "results" / f"freed_memory-{result['date']}-{cpu}"
-        base.with_suffix(".json").write_text(json.dumps(result, indent=2))
-        base.with_suffix(".log").write_text(log.getvalue())
-        say(f"wrote {base}.json and .log")
+        report.save("freed_memory", result)
     return 0
 
 

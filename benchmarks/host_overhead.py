@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
-import json
-import re
 import statistics
 import sys
 import tempfile
@@ -43,7 +40,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cpu_speed import FLAGS, cpu_flags  # noqa: E402
+from cpu_speed import Report  # noqa: E402
 
 from skvgg import Preprocessing, VGGFeaturizer  # noqa: E402
 
@@ -95,14 +92,8 @@ def main():
     n_files = args.files or (64 if args.quick else 512)
     repeats = args.repeats or (1 if args.quick else 3)
     bs = args.batch_size
-    flags = cpu_flags()
-    log = io.StringIO()
-
-    def say(text=""):
-        print(text, flush=True)
-        log.write(text + "\n")
-
-    say(f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS))
+    report = Report()
+    flags, say = report.flags, report.say
     say(f"torch {torch.__version__}, torchvision {torchvision.__version__}; vgg11 cut at {LAYER}, batch {bs}")
     rows = []
 
@@ -197,18 +188,11 @@ def main():
         if r["input"] in targets:
             r["target"] = targets[r["input"]]
             say(f"{r['input']}: {r['ratio']:.2f}x, target >= {r['target']}x: {'met' if r['ratio'] >= r['target'] else 'NOT met'}")
-    stamp = datetime.date.today().isoformat()
-    cpu = re.sub(r"[^A-Za-z0-9]+", "-", flags["model"]).strip("-").lower()[:40]
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    base = out / f"host_overhead-{stamp}-{cpu}{'-quick' if args.quick else ''}"
     result = {
-        "date": stamp, "cpu": flags, "torch": torch.__version__, "layer": LAYER, "batch_size": bs, "workers": args.workers,
-        "repeats": repeats, "rows": rows,
+        "date": datetime.date.today().isoformat(), "cpu": flags, "torch": torch.__version__, "layer": LAYER,
+        "batch_size": bs, "workers": args.workers, "repeats": repeats, "rows": rows,
     }  # fmt: skip
-    base.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    base.with_suffix(".log").write_text(log.getvalue())
-    print(f"wrote {base}.json and .log")
+    report.save("host_overhead", result, "-quick" if args.quick else "")
 
 
 if __name__ == "__main__":
