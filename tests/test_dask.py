@@ -1,5 +1,6 @@
 """Dask collections in and out, on a LocalCluster of two worker processes (one for the whole module)."""
 
+import gc
 import os
 import pickle
 import signal
@@ -155,6 +156,21 @@ def test_the_graph_refers_to_the_estimator_scattered_once_to_the_workers(client,
     again = model.transform(X)  # an equal estimator: the copy the workers hold is reused, not sent again
     assert estimators_in(again) == [] and scattered_featurizers(client) - before == {key}
     np.testing.assert_allclose(lazy.compute(), again.compute(), rtol=0, atol=0)
+
+
+def test_a_released_estimator_is_scattered_again_under_a_new_key(client, images, local):
+    # Reusing the old key raced with its release: the scheduler could forget the new copy when the
+    # late release arrived, and every later computation failed with "lost dependencies".
+    paths, _ = images
+    keys = set()
+    for _ in range(4):  # transform, compute, drop: each time the last reference to the copy goes
+        before = scattered_featurizers(client)
+        lazy = featurizer().fit().transform(db.from_sequence(paths, npartitions=2))
+        keys |= scattered_featurizers(client) - before
+        np.testing.assert_allclose(lazy.compute(), local, rtol=1e-5, atol=1e-6)
+        del lazy
+        gc.collect()
+    assert len(keys) == 4
 
 
 def test_fit_checks_a_dask_container_without_computing_it(client, images):

@@ -55,6 +55,7 @@ import pickle
 import sys
 import threading
 import time
+import uuid
 import weakref
 from dataclasses import dataclass
 
@@ -365,11 +366,18 @@ _SCATTER_LOCK = threading.Lock()
 
 
 def _on_workers(copy_, key: str, client):
-    """A future of ``copy_`` held by every worker of ``client`` (sent once per worker)."""
+    """A future of ``copy_`` held by every worker of ``client`` (sent once per worker).
+
+    The cluster key is ``key`` plus a fresh suffix: when the last future of an earlier scatter
+    is collected, its release reaches the scheduler later, and a new scatter under the same key
+    could be forgotten by that late release ("lost dependencies"). Tasks name the estimator by
+    ``key`` itself, so workers still reuse the network they prepared for an equal estimator.
+    """
     with _SCATTER_LOCK:
         future = _SCATTERED.get((client.id, key))
         if future is None or future.status != "finished":
-            future = client.scatter({key: copy_}, broadcast=True, hash=False)[key]
+            unique = f"{key}-{uuid.uuid4().hex[:12]}"
+            future = client.scatter({unique: copy_}, broadcast=True, hash=False)[unique]
             _SCATTERED[(client.id, key)] = future
         return future
 
