@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from cpu_speed import FLAGS, cpu_flags  # noqa: E402  (the benchmarks' one CPU description)
+from cpu_speed import cpu_flags, cpu_line  # noqa: E402  (the benchmarks' one CPU description)
 
 # One line each: a name without colons or brackets, not spanning the lines above it.
 RATE = re.compile(r"^[ \t]*(?P<name>[^:\[\]\n]+?):[ \t]+(?P<value>[0-9.]+) img/s", re.M)
@@ -50,10 +50,7 @@ def main(argv=None) -> int:
     if not script:
         parser.error("name the benchmark script after --")
     machine = cpu_flags()
-    log = [
-        f"CPU: {machine['model']}, {machine['cores']} threads; "
-        + ", ".join(f"{f}={'yes' if machine[f] else 'no'}" for f in FLAGS)
-    ]
+    log = [cpu_line(machine)]
     rates: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
     for round_ in range(args.rounds):
         for side, checkout in (("before", args.before), ("after", args.after)):

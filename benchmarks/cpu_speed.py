@@ -96,14 +96,18 @@ def cpu_flags() -> dict:
     return {"model": model, "cores": torch.get_num_threads(), **{flag: flag in flags for flag in FLAGS}}
 
 
+def cpu_line(flags: dict) -> str:
+    """The CPU model, thread count and instruction-set flags, as every benchmark prints them first."""
+    return f"CPU: {flags['model']}, {flags['cores']} threads; " + ", ".join(f"{f}={'yes' if flags[f] else 'no'}" for f in FLAGS)
+
+
 class Report:
     """What a benchmark prints, kept for its log file; it opens with the CPU model and flags."""
 
     def __init__(self):
         self.flags = cpu_flags()
         self.log = io.StringIO()
-        flags = ", ".join(f"{f}={'yes' if self.flags[f] else 'no'}" for f in FLAGS)
-        self.say(f"CPU: {self.flags['model']}, {self.flags['cores']} threads; {flags}")
+        self.say(cpu_line(self.flags))
 
     def say(self, text: str = "") -> None:
         print(text, flush=True)
@@ -206,8 +210,6 @@ def layer_rows(model, arch: str, batch: torch.Tensor, repeats: int) -> list[dict
     eager mode (channels_last; each convolution timed with its ReLU, in the chain) against ONNX
     Runtime's own profile of the same graph (kernel time per node; it fuses each convolution with
     its ReLU and keeps its NCHWc layout). Convolution names as in the paper, pools, fc6 and fc7."""
-    import json as json_module
-
     import onnxruntime
 
     from skvgg.models._fast_fc import linear_inference
@@ -241,7 +243,7 @@ def layer_rows(model, arch: str, batch: torch.Tensor, repeats: int) -> list[dict
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         for _ in range(repeats + 1):  # the first run warms up
             session.run(None, {"x": batch.numpy()})
-        events = json_module.loads(Path(session.end_profiling()).read_text())
+        events = json.loads(Path(session.end_profiling()).read_text())
     nodes: dict[str, list] = {}
     for event in events:
         if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
@@ -272,7 +274,7 @@ def main():
     parser.add_argument("--network-only", action="store_true", help="only the float32 network comparison")
     parser.add_argument("--repeats", type=int, default=3, help="turns of the network comparison (best of)")
     parser.add_argument(
-        "--keep-freed-memory", action="store_true", help="skvgg.keep_freed_memory() first (as the skvgg command does)"
+        "--keep-freed-memory", action="store_true", help="skvgg.keep_freed_memory() first (as skvgg --keep-freed-memory does)"
     )
     args = parser.parse_args()
     if args.keep_freed_memory:

@@ -2,7 +2,7 @@
 
 fc6 holds 103 M of VGG16's 138 M weights (411 MB in float32), so what an eager call does
 to that matrix *besides* reading it once decides its cost. Measured on a 2-core AMD EPYC
-(``benchmarks/cpu_speed.py --network-only``, its "fc layers" table):
+(``benchmarks/fc_layers.py``; results in ``benchmarks/results/fc_layers-2026-12-03-amd-epyc.json``):
 
 * float32, standard form: ``F.linear`` goes to MKL's ``sgemm``, which packs the
   4096 x 25088 matrix on every call at small batch sizes; oneDNN's inner product reads
@@ -20,7 +20,7 @@ These paths run only in eager inference on a CPU (gradients off, no compiler or 
 tracing): inductor with freezing prepacks the weights of compiled and int8 graphs itself
 (:mod:`skvgg.models._quantize`), and training needs autograd through ``nn.Linear``. The
 arithmetic is the same: the outputs match the ``nn.Linear``/``F.conv2d`` forms to
-float rounding (``tests/test_network.py``).
+float rounding (``tests/test_fast_fc.py``).
 """
 
 from __future__ import annotations
@@ -72,12 +72,11 @@ def bfloat16_weights(linear: nn.Linear) -> tuple[torch.Tensor, torch.Tensor | No
     """
     weight, bias = linear.weight, linear.bias
     key = (weight.data_ptr(), weight._version, None if bias is None else (bias.data_ptr(), bias._version))
-    cached = _BF16_CACHE.get(linear)
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
-    with _BF16_LOCK:
-        cast = (key, weight.detach().to(torch.bfloat16), None if bias is None else bias.detach().to(torch.bfloat16))
-        _BF16_CACHE[linear] = cast
+    with _BF16_LOCK:  # one cast at a time: two threads must not both make fc6's 206 MB copy
+        cast = _BF16_CACHE.get(linear)
+        if cast is None or cast[0] != key:
+            cast = (key, weight.detach().to(torch.bfloat16), None if bias is None else bias.detach().to(torch.bfloat16))
+            _BF16_CACHE[linear] = cast
     return cast[1], cast[2]
 
 
